@@ -1,0 +1,1 @@
+//! Cross-crate test support lives in the test files themselves.

@@ -1,0 +1,67 @@
+use crate::pagination::PageError;
+use crate::store::{Conflict, StoreError};
+
+/// One rejected input field, with a message meant for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("password too weak: {0}")]
+    WeakPassword(String),
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("username already taken")]
+    UsernameTaken,
+    /// Unknown account and wrong password alike: the caller must not learn which.
+    #[error("invalid login or password")]
+    InvalidCredentials,
+    #[error("account suspended")]
+    Suspended,
+    #[error("too many failed attempts")]
+    RateLimited { retry_after_secs: u64 },
+    /// Bad signature, other algorithm, wrong audience or issuer, expired, old token version,
+    /// revoked session or suspended account.
+    #[error("access token invalid")]
+    InvalidToken,
+    #[error("refresh token invalid")]
+    InvalidRefreshToken,
+    #[error("refresh token already used; session revoked")]
+    RefreshTokenReused,
+    #[error("session not found")]
+    SessionNotFound,
+    #[error("user not found")]
+    UserNotFound,
+    #[error(transparent)]
+    BadPage(#[from] PageError),
+    #[error("storage failed")]
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(Conflict::EmailTaken) => AuthError::EmailTaken,
+            StoreError::Conflict(Conflict::UsernameTaken) => AuthError::UsernameTaken,
+            other => AuthError::Store(other),
+        }
+    }
+}
+
+impl From<FieldError> for AuthError {
+    fn from(err: FieldError) -> Self {
+        AuthError::Invalid(vec![err])
+    }
+}

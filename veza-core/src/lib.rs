@@ -1,0 +1,18 @@
+//! Veza's core: the domains (accounts and auth so far), their services and the ports they
+//! talk to the world through. Nothing here knows SQL, HTTP or a file path; adapters in
+//! `veza-adapters` implement the ports, and `veza-server`, `veza-cli` and `veza-ffi` call the
+//! services.
+
+pub mod auth;
+pub mod clock;
+pub mod pagination;
+pub mod rate_limit;
+pub mod store;
+pub mod users;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+mod services;
+
+pub use services::{Ports, Services};

@@ -1,0 +1,55 @@
+//! What every storage adapter reports back: a domain conflict the caller can act on, or a
+//! backend failure it cannot (logged, answered as a generic 500).
+
+use std::error::Error as StdError;
+
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A uniqueness rule the database refused; nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("username already taken")]
+    UsernameTaken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    #[error("storage backend failed: {0}")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    pub fn backend(err: impl Into<BoxError>) -> Self {
+        Self::Backend(err.into())
+    }
+}
+
+/// Liveness and pool figures of a store, for `/readyz`, `/metrics` and `veza doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub connections: u32,
+    pub idle: u32,
+}
+
+#[async_trait::async_trait]
+pub trait StoreHealth: Send + Sync {
+    /// `Ok` if the database answers a trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    fn pool_status(&self) -> PoolStatus;
+
+    /// `sqlite` or `postgres`, for logs and `veza doctor`.
+    fn backend(&self) -> &'static str;
+}
+
+/// Everything the account domains need from one database, as one object adapters implement.
+pub trait AccountStore:
+    crate::users::UserStore + crate::auth::SessionStore + StoreHealth
+{
+}
+
+impl<T: crate::users::UserStore + crate::auth::SessionStore + StoreHealth> AccountStore for T {}

@@ -1,0 +1,35 @@
+//! Contract suites: the behaviour every adapter of a port must show, run unchanged against
+//! each of them (`account_store_contract!`, `rate_limiter_contract!`). Concurrency cases use
+//! real parallel tasks and assert exact outcomes.
+
+pub mod account_store;
+pub mod rate_limiter;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::clock::truncate_to_micros;
+use crate::users::{DisplayName, Email, NewUser, Role, Username};
+
+/// A valid new account whose names derive from `tag`.
+pub fn new_user(tag: &str) -> NewUser {
+    NewUser {
+        id: Uuid::now_v7(),
+        email: Email::parse(&format!("{tag}@example.com")).expect("valid e-mail"),
+        username: Username::parse(tag).expect("valid username"),
+        display_name: DisplayName::parse(&format!("User {tag}")).expect("valid display name"),
+        role: Role::Listener,
+        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(),
+        created_at: now(),
+    }
+}
+
+pub fn now() -> OffsetDateTime {
+    truncate_to_micros(OffsetDateTime::now_utc())
+}
+
+/// A unique tag usable as a username (3–30 chars).
+pub fn unique_tag(prefix: &str) -> String {
+    let id = Uuid::now_v7().simple().to_string();
+    format!("{prefix}{}", &id[id.len() - 12..])
+}
