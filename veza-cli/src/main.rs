@@ -1,1 +1,266 @@
-fn main() {}
+//! `veza`: serve the API, migrate the database, check dependencies, administer accounts.
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use veza_cli::settings::{ConfigArgs, LogFormat, Settings};
+use veza_cli::wiring::{self, Store};
+use veza_core::auth::{AuthError, HashParams};
+use veza_core::users::{CreateUser, Role, User};
+use veza_server::ServerConfig;
+
+const ENVIRONMENT_HELP: &str = "\
+Secrets (environment only, never flags):
+  VEZA_JWT_SECRET        HS256 key of access tokens (at least 32 bytes) [default: generated into DATA_DIR/secrets]
+  VEZA_JWT_SECRET_FILE   read that key from a file
+  VEZA_CHAT_JWT_SECRET   key of chat tokens [default: derived from the JWT secret]
+
+Precedence: flags, then VEZA_* variables, then veza.toml, then defaults.";
+
+#[derive(Debug, Parser)]
+#[command(name = "veza", version, about = "Veza: the backend of a collaborative audio platform")]
+#[command(after_help = ENVIRONMENT_HELP)]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Machine-readable output
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the REST API (migrates the database first)
+    #[command(after_help = ENVIRONMENT_HELP)]
+    Serve,
+    /// Apply pending database migrations (idempotent)
+    Migrate,
+    /// Check every configured dependency; exit code 1 if one fails
+    Doctor,
+    /// Administer accounts
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account (the way to make the first admin)
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+        /// listener, creator, moderator or admin
+        #[arg(long, default_value = "listener")]
+        role: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from the first line of standard input instead of prompting
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change an account's role (USER: id, username or e-mail)
+    SetRole { user: String, role: String },
+    /// Suspend an account: it cannot log in and its tokens stop working at once
+    Suspend { user: String },
+    /// Lift a suspension
+    Unsuspend { user: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::resolve(&cli.config) {
+        Ok(settings) => settings,
+        Err(message) => return fail(&message),
+    };
+    init_logging(settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("cannot start the runtime: {err}")),
+    };
+    match runtime.block_on(run(cli.command, &settings, cli.json)) {
+        Ok(code) => code,
+        Err(message) => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("veza: {message}");
+    ExitCode::FAILURE
+}
+
+/// Logs go to stderr: stdout carries the `listening on` line and command output.
+fn init_logging(format: Option<LogFormat>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let json = match format {
+        Some(format) => format == LogFormat::Json,
+        None => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(command: Command, settings: &Settings, json: bool) -> Result<ExitCode, String> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let store = Store::open(settings).await?;
+            let applied = store.migrate().await?;
+            print(json, json!({"applied": applied}), &format!("applied {applied} migration(s)"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => doctor(settings, json).await,
+        Command::User(command) => user(command, settings, json).await,
+    }
+}
+
+async fn serve(settings: &Settings) -> Result<ExitCode, String> {
+    let services = wiring::prepare(settings, HashParams::OWASP).await?;
+    let cors_origins = settings
+        .cors_origins
+        .iter()
+        .map(|o| o.parse().map_err(|_| format!("VEZA_CORS_ORIGINS: {o:?} is not a valid origin")))
+        .collect::<Result<_, _>>()?;
+    let config = ServerConfig { cors_origins, ..ServerConfig::default() };
+    let app = veza_server::app(services, &config);
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, backend = settings.database.backend(), data_dir = %settings.data_dir.display(), "serving");
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on http://{addr}");
+    let _ = stdout.flush();
+    veza_server::serve(listener, app, veza_server::shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn doctor(settings: &Settings, json: bool) -> Result<ExitCode, String> {
+    let mut checks = Vec::new();
+    let database = async {
+        let store = Store::open(settings).await?;
+        let accounts = store.accounts();
+        accounts.ping().await.map_err(|e| format!("does not answer: {e}"))?;
+        Ok::<_, String>(accounts.backend())
+    }
+    .await;
+    checks.push(("database", database.map(|backend| format!("{backend} answers"))));
+    let data_dir = veza_cli::secrets::create_private_dir(&settings.data_dir)
+        .and_then(|()| {
+            let probe = settings.data_dir.join(".doctor-probe");
+            std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe))
+        })
+        .map(|()| format!("{} is writable", settings.data_dir.display()))
+        .map_err(|e| format!("{} is not writable: {e}", settings.data_dir.display()));
+    checks.push(("data_dir", data_dir));
+
+    let healthy = checks.iter().all(|(_, result)| result.is_ok());
+    if json {
+        let report: serde_json::Map<_, _> = checks
+            .iter()
+            .map(|(name, result)| {
+                let value = match result {
+                    Ok(detail) => json!({"ok": true, "detail": detail}),
+                    Err(detail) => json!({"ok": false, "detail": detail}),
+                };
+                ((*name).to_owned(), value)
+            })
+            .collect();
+        println!("{}", json!({"healthy": healthy, "checks": report}));
+    } else {
+        for (name, result) in &checks {
+            match result {
+                Ok(detail) => println!("ok    {name}: {detail}"),
+                Err(detail) => println!("FAIL  {name}: {detail}"),
+            }
+        }
+    }
+    Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn user(command: UserCommand, settings: &Settings, json: bool) -> Result<ExitCode, String> {
+    let store = Store::open(settings).await?;
+    store.migrate().await?;
+    // Admin commands never sign anyone in, so they need no signing key; a throwaway one
+    // avoids generating the deployment's secret from an admin shell.
+    let keys = veza_core::auth::TokenKeys::new(
+        veza_core::auth::AuthService::generate_secret().as_bytes(),
+        None,
+        wiring::TOKEN_ISSUER,
+    );
+    let users = wiring::services(&store, keys, HashParams::OWASP).users;
+    let (user, verb) = match command {
+        UserCommand::Create { email, username, role, display_name, password_stdin } => {
+            let role = parse_role(&role)?;
+            let password = read_password(password_stdin)?;
+            let cmd = CreateUser { email, username, password, display_name, role };
+            (users.create(cmd).await.map_err(describe)?, "created")
+        }
+        UserCommand::SetRole { user, role } => {
+            (users.set_role(&user, parse_role(&role)?).await.map_err(describe)?, "updated")
+        }
+        UserCommand::Suspend { user } => {
+            (users.set_suspended(&user, true).await.map_err(describe)?, "suspended")
+        }
+        UserCommand::Unsuspend { user } => {
+            (users.set_suspended(&user, false).await.map_err(describe)?, "reinstated")
+        }
+    };
+    print(json, user_json(&user), &format!("{verb} {} ({}, {})", user.username.as_str(), user.id, user.role));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_role(role: &str) -> Result<Role, String> {
+    role.parse::<Role>().map_err(|e| e.message)
+}
+
+fn read_password(from_stdin: bool) -> Result<String, String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let password = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+    let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+    if password != again {
+        return Err("the passwords differ".into());
+    }
+    Ok(password)
+}
+
+fn describe(err: AuthError) -> String {
+    match err {
+        AuthError::Invalid(errors) => errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        AuthError::WeakPassword(reason) => format!("password {reason}"),
+        AuthError::UserNotFound => "no such user".into(),
+        other => other.to_string(),
+    }
+}
+
+fn user_json(user: &User) -> serde_json::Value {
+    json!({
+        "id": user.id,
+        "username": user.username.as_str(),
+        "email": user.email.as_str(),
+        "role": user.role.as_str(),
+        "suspended": user.is_suspended(),
+    })
+}
+
+fn print(json: bool, value: serde_json::Value, human: &str) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+}

@@ -1,1 +1,164 @@
+//! Veza's REST API over axum. Thin by design: extractors turn requests into core inputs,
+//! handlers call `veza_core::Services`, and `problem.rs` turns core errors into RFC 9457
+//! responses. The OpenAPI document is generated from the same route declarations that
+//! serve, so it describes exactly what runs.
 
+pub mod extract;
+pub mod problem;
+mod routes;
+pub mod telemetry;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+use veza_core::Services;
+
+use crate::problem::Problem;
+use crate::telemetry::RequestId;
+
+/// JSON bodies above this are refused with 413 (API.md: 1 MiB).
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Origins allowed by CORS; empty: no cross-origin access.
+    pub cors_origins: Vec<HeaderValue>,
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { cors_origins: Vec::new(), request_timeout: Duration::from_secs(30) }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Veza API", description = "The backend of a collaborative audio platform."),
+    modifiers(&BearerAuth),
+    tags((name = "auth", description = "Sign-up, sign-in, tokens and sessions"),
+         (name = "operations", description = "Health, readiness and metrics")),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
+        openapi.components.get_or_insert_default().add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The OpenAPI document of everything `app` serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::ops::router())
+        .nest("/api/v1/auth", routes::auth::router())
+}
+
+/// The whole application: API routes, `/docs`, and the middleware every request crosses.
+pub fn app(services: Services, config: &ServerConfig) -> Router {
+    let state = AppState { services, metrics: telemetry::prometheus() };
+    let (api, openapi) = api_router().split_for_parts();
+    let api = api
+        .route_layer(axum::middleware::from_fn(telemetry::record_metrics))
+        .with_state(state);
+
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let request_id =
+            req.extensions().get::<RequestId>().and_then(|id| id.0.to_str().ok()).unwrap_or("-");
+        // The path only: query strings may carry tokens, headers may carry credentials.
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+    });
+
+    let mut app = Router::new()
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
+        .merge(api)
+        .fallback(|| async { Problem::not_found() })
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(telemetry::panic_response))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout));
+    if !config.cors_origins.is_empty() {
+        app = app.layer(cors(&config.cors_origins));
+    }
+    app.layer(axum::middleware::from_fn(telemetry::problem_for_bare_errors))
+        .layer(trace)
+        .layer(axum::middleware::from_fn(telemetry::request_id))
+}
+
+fn cors(origins: &[HeaderValue]) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-csrf-token"),
+            HeaderName::from_static("idempotency-key"),
+            telemetry::REQUEST_ID,
+        ])
+        .expose_headers([telemetry::REQUEST_ID, header::RETRY_AFTER])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+///
+/// # Errors
+/// If accepting connections fails.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

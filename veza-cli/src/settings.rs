@@ -1,0 +1,244 @@
+//! Configuration: `veza.toml` (optional), overridden by `VEZA_*` environment variables,
+//! overridden by flags. Unset means the embedded default: SQLite and files under
+//! `./veza-data`. Secrets come from the environment or files, never from flags (flags show
+//! in `ps`), and `Debug` never prints them.
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "veza-data";
+pub const CONFIG_FILE: &str = "veza.toml";
+
+/// Options every command takes. Each also reads its `VEZA_*` variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// Configuration file [default: ./veza.toml when it exists]
+    #[arg(long, global = true, env = "VEZA_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Address to serve on; port 0 picks a free one [default: 127.0.0.1:8080]
+    #[arg(long, global = true, env = "VEZA_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Embedded database, blobs, outbox and generated secrets [default: ./veza-data]
+    #[arg(long, global = true, env = "VEZA_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…` [default: SQLite in the data directory]
+    #[arg(long, global = true, env = "VEZA_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Base of absolute URLs in responses and mails [default: http:// + the listen address]
+    #[arg(long, global = true, env = "VEZA_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Comma-separated origins allowed by CORS [default: none]
+    #[arg(long, global = true, env = "VEZA_CORS_ORIGINS", value_name = "ORIGINS")]
+    pub cors_origins: Option<String>,
+    /// `json` or `pretty` [default: pretty on a terminal, else json]
+    #[arg(long, global = true, env = "VEZA_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// `veza.toml`: the same settings as the flags, under their long names with `_`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    cors_origins: Option<Vec<String>>,
+    log_format: Option<LogFormat>,
+    jwt_secret_file: Option<PathBuf>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            // The URL may hold a password.
+            Database::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
+}
+
+impl Database {
+    /// # Errors
+    /// For a scheme other than `sqlite:` or `postgres(ql):`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err("VEZA_DATABASE_URL sqlite:// needs a file path".into());
+            }
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres(url.to_owned()));
+        }
+        Err("VEZA_DATABASE_URL must start with sqlite:// or postgres://".into())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// A secret value; `Debug` prints its length only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+/// Everything resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database: Database,
+    pub public_url: Option<String>,
+    pub cors_origins: Vec<String>,
+    pub log_format: Option<LogFormat>,
+    /// `None`: generated and kept in the data directory.
+    pub jwt_secret: Option<Secret>,
+    /// `None`: derived from the JWT secret.
+    pub chat_jwt_secret: Option<Secret>,
+}
+
+impl Settings {
+    /// Resolves flags and environment (already merged by clap) over the config file over
+    /// the defaults. Secrets come from `VEZA_JWT_SECRET`, `VEZA_JWT_SECRET_FILE` (or the
+    /// file's `jwt_secret_file`) and `VEZA_CHAT_JWT_SECRET`.
+    ///
+    /// # Errors
+    /// A message naming the bad setting.
+    pub fn resolve(args: &ConfigArgs) -> Result<Self, String> {
+        let file = load_file(args.config.as_deref())?;
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database = match args.database_url.clone().or(file.database_url) {
+            Some(url) => Database::parse(&url)?,
+            None => Database::Sqlite(data_dir.join("veza.db")),
+        };
+        let cors_origins = match (&args.cors_origins, file.cors_origins) {
+            (Some(list), _) => list.split(',').map(str::trim).map(str::to_owned).collect(),
+            (None, Some(list)) => list,
+            (None, None) => Vec::new(),
+        };
+        let secret_file = env("VEZA_JWT_SECRET_FILE").map(PathBuf::from).or(file.jwt_secret_file);
+        let jwt_secret = match (env("VEZA_JWT_SECRET"), secret_file) {
+            (Some(secret), _) => Some(secret),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read JWT secret file {}: {e}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err("the JWT secret must be at least 32 bytes".into());
+        }
+        Ok(Self {
+            listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            data_dir,
+            database,
+            public_url: args.public_url.clone().or(file.public_url),
+            cors_origins: cors_origins.into_iter().filter(|o| !o.is_empty()).collect(),
+            log_format: args.log_format.or(file.log_format),
+            jwt_secret: jwt_secret.map(Secret),
+            chat_jwt_secret: env("VEZA_CHAT_JWT_SECRET").map(Secret),
+        })
+    }
+}
+
+fn load_file(explicit: Option<&Path>) -> Result<FileConfig, String> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None if Path::new(CONFIG_FILE).exists() => PathBuf::from(CONFIG_FILE),
+        None => return Ok(FileConfig::default()),
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_pick_the_backend() {
+        assert_eq!(
+            Database::parse("sqlite://data/v.db").unwrap(),
+            Database::Sqlite("data/v.db".into())
+        );
+        assert_eq!(Database::parse("sqlite:///tmp/v.db").unwrap().backend(), "sqlite");
+        assert_eq!(Database::parse("postgres://u@h/db").unwrap().backend(), "postgres");
+        assert!(Database::parse("mysql://h/db").is_err());
+        assert!(Database::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("veza.toml");
+        std::fs::write(
+            &config,
+            "listen = \"127.0.0.1:9999\"\ndata_dir = \"/srv/veza\"\ncors_origins = [\"https://a.example\"]\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(config),
+            listen: Some("127.0.0.1:0".into()),
+            ..ConfigArgs::default()
+        };
+        let settings = Settings::resolve(&args).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:0");
+        assert_eq!(settings.data_dir, PathBuf::from("/srv/veza"));
+        assert_eq!(settings.database, Database::Sqlite("/srv/veza/veza.db".into()));
+        assert_eq!(settings.cors_origins, ["https://a.example"]);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("veza.toml");
+        std::fs::write(&config, "lisen = \"x\"\n").unwrap();
+        let args = ConfigArgs { config: Some(config), ..ConfigArgs::default() };
+        let err = Settings::resolve(&args).unwrap_err();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let shown = format!(
+            "{:?} {:?}",
+            Secret("hunter2-hunter2-hunter2".into()),
+            Database::Postgres("postgres://u:pw@h/db".into())
+        );
+        assert!(!shown.contains("hunter2") && !shown.contains("pw@"), "{shown}");
+    }
+}

@@ -1,0 +1,114 @@
+//! Picks the adapters the settings name and builds the core services over them: the one
+//! place where configuration meets implementations.
+
+use std::sync::Arc;
+use veza_adapters::memory::MemoryRateLimiter;
+use veza_adapters::postgres::PgStore;
+use veza_adapters::sqlite::SqliteStore;
+use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
+use veza_core::clock::{SystemClock, UuidV7Ids};
+use veza_core::store::AccountStore;
+use veza_core::{Ports, Services};
+
+use crate::secrets;
+use crate::settings::{Database, Settings};
+
+/// Issuer of access tokens (`iss`); every instance of one deployment shares it.
+pub const TOKEN_ISSUER: &str = "veza";
+
+/// The opened database, whichever it is.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Store {
+    /// Opens the configured database (creating the SQLite file and its directory).
+    ///
+    /// # Errors
+    /// A one-line message if it cannot be opened or reached.
+    pub async fn open(settings: &Settings) -> Result<Self, String> {
+        match &settings.database {
+            Database::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    secrets::create_private_dir(parent)
+                        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                }
+                SqliteStore::open(path)
+                    .map(Store::Sqlite)
+                    .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))
+            }
+            Database::Postgres(url) => PgStore::connect(url)
+                .await
+                .map(Store::Postgres)
+                .map_err(|e| format!("cannot connect to PostgreSQL: {e}")),
+        }
+    }
+
+    /// Applies pending migrations; returns how many.
+    ///
+    /// # Errors
+    /// A one-line message if a migration fails.
+    pub async fn migrate(&self) -> Result<usize, String> {
+        match self {
+            Store::Sqlite(store) => store.migrate().await,
+            Store::Postgres(store) => store.migrate().await,
+        }
+        .map_err(|e| format!("migration failed: {e}"))
+    }
+
+    pub fn accounts(&self) -> Arc<dyn AccountStore> {
+        match self {
+            Store::Sqlite(store) => Arc::new(store.clone()),
+            Store::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+}
+
+/// The signing keys: configured, or generated once into the data directory.
+///
+/// # Errors
+/// If a generated secret cannot be stored.
+pub fn token_keys(settings: &Settings) -> Result<TokenKeys, String> {
+    let jwt_secret = match &settings.jwt_secret {
+        Some(secret) => secret.0.clone(),
+        None => secrets::load_or_generate(&settings.data_dir, "jwt_secret")
+            .map_err(|e| format!("cannot keep the generated JWT secret: {e}"))?,
+    };
+    let chat = settings.chat_jwt_secret.as_ref().map(|s| s.0.as_bytes());
+    Ok(TokenKeys::new(jwt_secret.as_bytes(), chat, TOKEN_ISSUER))
+}
+
+/// Core services over `store`, with the in-process rate limiter and system clock.
+pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Services {
+    let accounts = store.accounts();
+    let ports = Ports {
+        users: accounts.clone(),
+        sessions: accounts.clone(),
+        health: accounts,
+        rate_limiter: Arc::new(MemoryRateLimiter::new()),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(UuidV7Ids),
+    };
+    let mut config = AuthConfig::new(keys);
+    config.hash_params = hash_params;
+    Services::new(ports, config)
+}
+
+/// Everything `veza serve` needs before it binds: data directory, database (migrated),
+/// secrets, services.
+///
+/// # Errors
+/// A one-line message naming what failed.
+pub async fn prepare(settings: &Settings, hash_params: HashParams) -> Result<Services, String> {
+    secrets::create_private_dir(&settings.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", settings.data_dir.display()))?;
+    let store = Store::open(settings).await?;
+    let applied = store.migrate().await?;
+    if applied > 0 {
+        tracing::info!(applied, backend = settings.database.backend(), "database migrated");
+    }
+    let keys = token_keys(settings)?;
+    Ok(services(&store, keys, hash_params))
+}
