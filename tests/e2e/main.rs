@@ -1,0 +1,8 @@
+//! End-to-end tests over HTTP against a real server on a free port. Run on SQLite by
+//! default; with `VEZA_DATABASE_URL=postgres://…` the same tests run on PostgreSQL.
+
+mod auth;
+mod hostile;
+mod ops;
+mod support;
+mod tokens;

@@ -1,0 +1,86 @@
+//! Health, readiness, metrics, the OpenAPI document, `/docs`, CORS.
+
+use axum::http::HeaderValue;
+use reqwest::{Method, StatusCode};
+use veza_server::ServerConfig;
+
+use crate::support::{TestServer, expect_json};
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let server = TestServer::start().await;
+    let health = expect_json(server.request(Method::GET, "/healthz").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(health["status"], "ok");
+    let ready = expect_json(server.request(Method::GET, "/readyz").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(ready["checks"]["database"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_status() {
+    let server = TestServer::start().await;
+    server.register_as("metered").await;
+    let _ = server.request(Method::DELETE, &format!("/api/v1/auth/sessions/{}", uuid::Uuid::now_v7())).send().await;
+    let text = server.request(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"route="/api/v1/auth/register",status="201""#), "{text}");
+    assert!(text.contains(r#"route="/api/v1/auth/sessions/{id}",status="401""#), "labels use the template: {text}");
+    assert!(text.contains("veza_http_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("veza_db_pool_connections"), "{text}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_served() {
+    let server = TestServer::start().await;
+    let doc = expect_json(server.request(Method::GET, "/api/v1/openapi.json").send().await.unwrap(), StatusCode::OK).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/refresh", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/auth/logout-all", "post"),
+        ("/api/v1/auth/sessions", "get"),
+        ("/api/v1/auth/sessions/{id}", "delete"),
+        ("/api/v1/auth/me", "get"),
+        ("/api/v1/auth/chat/token", "post"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} undocumented");
+    }
+    assert_eq!(paths.len(), 12, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn the_docs_page_and_its_assets_are_served_locally() {
+    let server = TestServer::start().await;
+    let page = server.request(Method::GET, "/docs/").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("cdn") && !html.contains("unpkg"), "assets come from the binary");
+    let bundle = server.request(Method::GET, "/docs/swagger-ui-bundle.js").send().await.unwrap();
+    assert_eq!(bundle.status(), StatusCode::OK);
+    assert!(bundle.bytes().await.unwrap().len() > 100_000);
+}
+
+#[tokio::test]
+async fn cors_allows_listed_origins_only() {
+    let config = ServerConfig {
+        cors_origins: vec![HeaderValue::from_static("https://app.example")],
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(config).await;
+    let preflight = |origin: &'static str| {
+        server
+            .request(Method::OPTIONS, "/api/v1/auth/login")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+    let denied = preflight("https://evil.example").await.unwrap();
+    assert!(!denied.headers().contains_key("access-control-allow-origin"));
+}

@@ -1,0 +1,151 @@
+//! A real `veza serve` stack per test: its own data directory and database, listening on a
+//! free loopback port, built through the same wiring as the `veza` binary. With
+//! `VEZA_DATABASE_URL=postgres://…` each test gets a fresh PostgreSQL database on that
+//! server; otherwise a SQLite file.
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use veza_cli::settings::{Database, Secret, Settings};
+use veza_core::Services;
+use veza_core::auth::HashParams;
+use veza_server::ServerConfig;
+
+pub const JWT_SECRET: &str = "e2e-test-secret-that-is-at-least-32-bytes-long";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub services: Services,
+    _data_dir: TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// The tokens a sign-in returned.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub user_id: String,
+}
+
+impl Tokens {
+    fn from_body(body: &Value) -> Self {
+        Self {
+            access: body["access_token"].as_str().expect("access_token").to_owned(),
+            refresh: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
+            user_id: body["user"]["id"].as_str().expect("user.id").to_owned(),
+        }
+    }
+}
+
+async fn database_for_test(data_dir: &std::path::Path) -> Database {
+    match std::env::var("VEZA_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            Database::Postgres(veza_adapters::postgres::testing::fresh_database(&url).await)
+        }
+        _ => Database::Sqlite(data_dir.join("veza.db")),
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    pub async fn start_with(config: ServerConfig) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.path().to_path_buf(),
+            database: database_for_test(data_dir.path()).await,
+            public_url: None,
+            cors_origins: Vec::new(),
+            log_format: None,
+            jwt_secret: Some(Secret(JWT_SECRET.into())),
+            chat_jwt_secret: None,
+        };
+        let services = veza_cli::wiring::prepare(&settings, HashParams::FAST_FOR_TESTS)
+            .await
+            .expect("services");
+        let app = veza_server::app(services.clone(), &config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (shutdown, stop) = oneshot::channel::<()>();
+        tokio::spawn(veza_server::serve(listener, app, async {
+            let _ = stop.await;
+        }));
+        let client = reqwest::Client::builder().build().expect("client");
+        Self { base, client, services, _data_dir: data_dir, _shutdown: shutdown }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.request(Method::POST, path).json(&body).send().await.expect("request")
+    }
+
+    pub async fn get_as(&self, path: &str, access: &str) -> Response {
+        self.request(Method::GET, path).bearer_auth(access).send().await.expect("request")
+    }
+
+    pub async fn post_as(&self, path: &str, access: &str) -> Response {
+        self.request(Method::POST, path).bearer_auth(access).send().await.expect("request")
+    }
+
+    pub async fn register_as(&self, username: &str) -> Tokens {
+        let response = self
+            .post(
+                "/api/v1/auth/register",
+                json!({"email": format!("{username}@example.com"), "username": username, "password": PASSWORD}),
+            )
+            .await;
+        let body = expect_json(response, StatusCode::CREATED).await;
+        Tokens::from_body(&body)
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.post("/api/v1/auth/login", json!({"login": login, "password": password})).await
+    }
+
+    pub async fn login_ok(&self, login: &str) -> Tokens {
+        let body = expect_json(self.login(login, PASSWORD).await, StatusCode::OK).await;
+        Tokens::from_body(&body)
+    }
+
+    pub async fn refresh(&self, refresh: &str) -> Response {
+        self.post("/api/v1/auth/refresh", json!({"refresh_token": refresh})).await
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_json(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts a problem response with this status and code; returns the body.
+pub async fn expect_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = expect_json(response, status).await;
+    assert_eq!(content_type, "application/problem+json", "body: {body}");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert_eq!(body["status"], status.as_u16(), "body: {body}");
+    assert!(body["type"].is_string() && body["title"].is_string(), "body: {body}");
+    body
+}
