@@ -76,7 +76,9 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(message) => return fail(&message),
     };
-    init_logging(settings.log_format);
+    // Serving logs its life; one-shot commands only warn, so their output stays readable.
+    let default_level = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
+    init_logging(settings.log_format, default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => return fail(&format!("cannot start the runtime: {err}")),
@@ -93,9 +95,10 @@ fn fail(message: &str) -> ExitCode {
 }
 
 /// Logs go to stderr: stdout carries the `listening on` line and command output.
-fn init_logging(format: Option<LogFormat>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+fn init_logging(format: Option<LogFormat>, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default_level},sqlx=warn"))
+    });
     let json = match format {
         Some(format) => format == LogFormat::Json,
         None => !std::io::stderr().is_terminal(),

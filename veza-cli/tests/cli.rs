@@ -1,0 +1,186 @@
+//! The `veza` binary as an operator runs it: no configuration, restarts, signals, exit codes.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// `veza` with a clean environment (no `VEZA_*` from the caller) in `dir`.
+fn veza(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_veza"));
+    command.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Served {
+    fn start(dir: &Path) -> Self {
+        let mut child = veza(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("veza serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first stdout line was {line:?}"))
+            .to_owned();
+        assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+        Self { child, base }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(status.unwrap().success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(base: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let response = reqwest::Client::new().post(format!("{base}{path}")).json(&body).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn me(base: &str, access: &str) -> StatusCode {
+    let client = reqwest::Client::new();
+    client.get(format!("{base}/api/v1/auth/me")).bearer_auth(access).send().await.unwrap().status()
+}
+
+fn run(command: &mut Command, stdin: &str) -> Output {
+    let mut child =
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn serve_with_no_configuration_makes_its_data_dir_and_private_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path());
+    let health = reqwest::get(format!("{}/healthz", served.base)).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(dir.path().join("veza-data/veza.db").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let secret = std::fs::metadata(dir.path().join("veza-data/secrets/jwt_secret")).unwrap();
+        assert_eq!(secret.permissions().mode() & 0o777, 0o600);
+    }
+    assert!(served.stop().success(), "SIGTERM is a clean exit");
+}
+
+#[tokio::test]
+async fn restarting_on_the_same_data_dir_keeps_accounts_and_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path());
+    let register = json!({"email": "keep@example.com", "username": "keeper", "password": PASSWORD});
+    let (status, body) = post(&served.base, "/api/v1/auth/register", register).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(served.stop().success());
+
+    let served = Served::start(dir.path());
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(me(&served.base, access).await, StatusCode::OK, "same key, same session");
+    let refresh = json!({"refresh_token": body["refresh_token"]});
+    let (status, _) = post(&served.base, "/api/v1/auth/refresh", refresh).await;
+    assert_eq!(status, StatusCode::OK, "the session survived the restart");
+    let (status, _) =
+        post(&served.base, "/api/v1/auth/login", json!({"login": "keeper", "password": PASSWORD})).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[test]
+fn migrate_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = stdout_json(&run(veza(dir.path()).args(["migrate", "--json"]), ""));
+    assert_eq!(first, json!({"applied": 1}));
+    let second = stdout_json(&run(veza(dir.path()).args(["migrate", "--json"]), ""));
+    assert_eq!(second, json!({"applied": 0}));
+}
+
+#[test]
+fn doctor_exits_zero_when_healthy_and_one_when_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = stdout_json(&run(veza(dir.path()).args(["doctor", "--json"]), ""));
+    assert_eq!(healthy["healthy"], true);
+    assert_eq!(healthy["checks"]["database"]["ok"], true);
+
+    let broken = run(
+        veza(dir.path()).args(["doctor"]).env("VEZA_DATABASE_URL", "postgres://veza@127.0.0.1:1/nothing"),
+        "",
+    );
+    assert_eq!(broken.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&broken.stdout);
+    assert!(report.contains("FAIL  database"), "{report}");
+    assert!(!report.contains("veza@"), "no connection string in the report: {report}");
+}
+
+#[test]
+fn user_commands_create_promote_and_suspend() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = ["user", "create", "--email", "root@example.com", "--username", "root_admin"];
+    let created = stdout_json(&run(
+        veza(dir.path()).args(create).args(["--role", "admin", "--password-stdin", "--json"]),
+        &format!("{PASSWORD}\n"),
+    ));
+    assert_eq!(created["role"], "admin");
+    assert_eq!(created["suspended"], false);
+
+    let promoted = stdout_json(&run(veza(dir.path()).args(["user", "set-role", "ROOT_ADMIN", "creator", "--json"]), ""));
+    assert_eq!(promoted["role"], "creator");
+    let suspended = stdout_json(&run(veza(dir.path()).args(["user", "suspend", "root@example.com", "--json"]), ""));
+    assert_eq!(suspended["suspended"], true);
+    let back = stdout_json(&run(veza(dir.path()).args(["user", "unsuspend", "root_admin", "--json"]), ""));
+    assert_eq!(back["suspended"], false);
+}
+
+#[test]
+fn user_command_errors_are_one_line_and_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str, &str); 4] = [
+        (&["user", "set-role", "ghost", "admin"], "", "no such user"),
+        (&["user", "set-role", "ghost", "root"], "", "must be one of"),
+        (&["user", "create", "--email", "w@example.com", "--username", "weak_one", "--password-stdin"], "short\n", "password"),
+        (&["user", "create", "--email", "bad", "--username", "x", "--password-stdin"], &format!("{PASSWORD}\n"), "email"),
+    ];
+    for (args, stdin, expected) in cases {
+        let output = run(veza(dir.path()).args(args), stdin);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("veza: ") && stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_bad_database_url_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(veza(dir.path()).args(["migrate"]).env("VEZA_DATABASE_URL", "mysql://x"), "");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("sqlite:// or postgres://"), "{stderr}");
+}
