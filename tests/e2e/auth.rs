@@ -36,17 +36,29 @@ async fn registering_answers_201_with_tokens_and_me_shows_the_account() {
 async fn a_taken_email_or_username_is_a_409_with_its_code() {
     let server = TestServer::start().await;
     server.register_as("taken").await;
-    let same_email = json!({"email": "TAKEN@example.com", "username": "other1", "password": PASSWORD});
-    expect_problem(server.post("/api/v1/auth/register", same_email).await, StatusCode::CONFLICT, "email_taken").await;
+    let same_email =
+        json!({"email": "TAKEN@example.com", "username": "other1", "password": PASSWORD});
+    expect_problem(
+        server.post("/api/v1/auth/register", same_email).await,
+        StatusCode::CONFLICT,
+        "email_taken",
+    )
+    .await;
     let same_name = json!({"email": "new@example.com", "username": "TaKeN", "password": PASSWORD});
-    expect_problem(server.post("/api/v1/auth/register", same_name).await, StatusCode::CONFLICT, "username_taken").await;
+    expect_problem(
+        server.post("/api/v1/auth/register", same_name).await,
+        StatusCode::CONFLICT,
+        "username_taken",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn weak_passwords_are_422_and_create_nothing() {
     let server = TestServer::start().await;
     for password in ["short-pw", "qwerty123456", "my ana_weak password", "ana_weak@example.com!!"] {
-        let body = json!({"email": "ana_weak@example.com", "username": "ana_weak", "password": password});
+        let body =
+            json!({"email": "ana_weak@example.com", "username": "ana_weak", "password": password});
         let problem = expect_problem(
             server.post("/api/v1/auth/register", body).await,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -61,15 +73,20 @@ async fn weak_passwords_are_422_and_create_nothing() {
 #[tokio::test]
 async fn invalid_fields_are_all_reported_at_once() {
     let server = TestServer::start().await;
-    let body = json!({"email": "not-an-email", "username": "a", "password": PASSWORD, "display_name": ""});
+    let body =
+        json!({"email": "not-an-email", "username": "a", "password": PASSWORD, "display_name": ""});
     let problem = expect_problem(
         server.post("/api/v1/auth/register", body).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
-    let mut fields: Vec<_> =
-        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let mut fields: Vec<_> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     fields.sort_unstable();
     assert_eq!(fields, ["display_name", "email", "username"]);
 }
@@ -115,17 +132,42 @@ async fn a_refresh_rotates_and_reusing_the_old_token_revokes_the_session() {
     expect_json(server.get_as("/api/v1/auth/me", &second_access).await, StatusCode::OK).await;
 
     // The old token again: reuse. The whole session dies, including the newer tokens.
-    expect_problem(server.refresh(&first.refresh).await, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
-    expect_problem(server.refresh(&second_refresh).await, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
-    expect_problem(server.get_as("/api/v1/auth/me", &second_access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
-    expect_problem(server.get_as("/api/v1/auth/me", &first.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    expect_problem(
+        server.refresh(&first.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_reused",
+    )
+    .await;
+    expect_problem(
+        server.refresh(&second_refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    expect_problem(
+        server.get_as("/api/v1/auth/me", &second_access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    expect_problem(
+        server.get_as("/api/v1/auth/me", &first.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_unknown_or_garbage_refresh_token_is_401() {
     let server = TestServer::start().await;
     for token in ["vzr_never-issued", "", &"x".repeat(10_000)] {
-        expect_problem(server.refresh(token).await, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+        expect_problem(
+            server.refresh(token).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_refresh_token",
+        )
+        .await;
     }
 }
 
@@ -136,8 +178,18 @@ async fn logout_ends_the_session_and_its_tokens() {
     let other = server.login_ok("leaver").await;
     let response = server.post_as("/api/v1/auth/logout", &tokens.access).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    expect_problem(server.refresh(&tokens.refresh).await, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
-    expect_problem(server.get_as("/api/v1/auth/me", &tokens.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    expect_problem(
+        server.refresh(&tokens.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    expect_problem(
+        server.get_as("/api/v1/auth/me", &tokens.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
     // Another device stays signed in.
     expect_json(server.get_as("/api/v1/auth/me", &other.access).await, StatusCode::OK).await;
 }
@@ -150,8 +202,18 @@ async fn logout_all_rejects_every_access_token_already_issued() {
     let response = server.post_as("/api/v1/auth/logout-all", &laptop.access).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     for tokens in [&phone, &laptop] {
-        expect_problem(server.get_as("/api/v1/auth/me", &tokens.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
-        expect_problem(server.refresh(&tokens.refresh).await, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+        expect_problem(
+            server.get_as("/api/v1/auth/me", &tokens.access).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
+        expect_problem(
+            server.refresh(&tokens.refresh).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_refresh_token",
+        )
+        .await;
     }
     // Signing in again works, with the bumped token version.
     let fresh = server.login_ok("everywhere").await;
@@ -165,7 +227,9 @@ async fn sessions_are_listed_paginated_and_revocable_by_their_owner_only() {
     let second = server.login_ok("multi").await;
     let stranger = server.register_as("stranger").await;
 
-    let list = expect_json(server.get_as("/api/v1/auth/sessions", &second.access).await, StatusCode::OK).await;
+    let list =
+        expect_json(server.get_as("/api/v1/auth/sessions", &second.access).await, StatusCode::OK)
+            .await;
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(list["next_cursor"], serde_json::Value::Null);
@@ -176,11 +240,17 @@ async fn sessions_are_listed_paginated_and_revocable_by_their_owner_only() {
         assert!(items[0].get(field).is_some(), "missing {field}");
     }
 
-    let page = expect_json(server.get_as("/api/v1/auth/sessions?limit=1", &second.access).await, StatusCode::OK).await;
+    let page = expect_json(
+        server.get_as("/api/v1/auth/sessions?limit=1", &second.access).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     let cursor = page["next_cursor"].as_str().expect("a cursor to the next page");
     let rest = expect_json(
-        server.get_as(&format!("/api/v1/auth/sessions?limit=1&cursor={cursor}"), &second.access).await,
+        server
+            .get_as(&format!("/api/v1/auth/sessions?limit=1&cursor={cursor}"), &second.access)
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -189,14 +259,27 @@ async fn sessions_are_listed_paginated_and_revocable_by_their_owner_only() {
 
     let first_id = items[1]["id"].as_str().unwrap();
     let path = format!("/api/v1/auth/sessions/{first_id}");
-    let stranger_try = server.request(Method::DELETE, &path).bearer_auth(&stranger.access).send().await.unwrap();
+    let stranger_try =
+        server.request(Method::DELETE, &path).bearer_auth(&stranger.access).send().await.unwrap();
     expect_problem(stranger_try, StatusCode::NOT_FOUND, "not_found").await;
-    let revoke = server.request(Method::DELETE, &path).bearer_auth(&second.access).send().await.unwrap();
+    let revoke =
+        server.request(Method::DELETE, &path).bearer_auth(&second.access).send().await.unwrap();
     assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
-    expect_problem(server.get_as("/api/v1/auth/me", &first.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
-    let again = server.request(Method::DELETE, &path).bearer_auth(&second.access).send().await.unwrap();
+    expect_problem(
+        server.get_as("/api/v1/auth/me", &first.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    let again =
+        server.request(Method::DELETE, &path).bearer_auth(&second.access).send().await.unwrap();
     expect_problem(again, StatusCode::NOT_FOUND, "not_found").await;
-    let bogus = server.request(Method::DELETE, "/api/v1/auth/sessions/not-a-uuid").bearer_auth(&second.access).send().await.unwrap();
+    let bogus = server
+        .request(Method::DELETE, "/api/v1/auth/sessions/not-a-uuid")
+        .bearer_auth(&second.access)
+        .send()
+        .await
+        .unwrap();
     expect_problem(bogus, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -205,7 +288,8 @@ async fn bad_pagination_is_a_400() {
     let server = TestServer::start().await;
     let tokens = server.register_as("pager").await;
     for query in ["limit=0", "limit=101", "limit=abc", "cursor=%25%25", "cursor=AAAA", "bogus=1"] {
-        let response = server.get_as(&format!("/api/v1/auth/sessions?{query}"), &tokens.access).await;
+        let response =
+            server.get_as(&format!("/api/v1/auth/sessions?{query}"), &tokens.access).await;
         let status = response.status();
         assert_eq!(status, StatusCode::BAD_REQUEST, "query {query}");
     }
@@ -216,11 +300,31 @@ async fn a_suspended_user_cannot_log_in_and_their_tokens_stop_working() {
     let server = TestServer::start().await;
     let tokens = server.register_as("suspect").await;
     server.services.users.set_suspended("suspect", true).await.unwrap();
-    expect_problem(server.get_as("/api/v1/auth/me", &tokens.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
-    expect_problem(server.refresh(&tokens.refresh).await, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
-    expect_problem(server.login("suspect", PASSWORD).await, StatusCode::FORBIDDEN, "account_suspended").await;
+    expect_problem(
+        server.get_as("/api/v1/auth/me", &tokens.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    expect_problem(
+        server.refresh(&tokens.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    expect_problem(
+        server.login("suspect", PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "account_suspended",
+    )
+    .await;
     // A wrong password says nothing about the suspension.
-    expect_problem(server.login("suspect", "wrong password here").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    expect_problem(
+        server.login("suspect", "wrong password here").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
 
     server.services.users.set_suspended("suspect", false).await.unwrap();
     server.login_ok("suspect").await;
@@ -248,14 +352,23 @@ async fn failures_across_accounts_from_one_ip_are_limited_too() {
         let response = server.login(&format!("guess{attempt}"), "wrong password here").await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
-    expect_problem(server.login("victim", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    expect_problem(
+        server.login("victim", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_chat_token_is_a_five_minute_jwt_for_the_chat_audience() {
     let server = TestServer::start().await;
     let tokens = server.register_as("chatty").await;
-    let body = expect_json(server.post_as("/api/v1/auth/chat/token", &tokens.access).await, StatusCode::OK).await;
+    let body = expect_json(
+        server.post_as("/api/v1/auth/chat/token", &tokens.access).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(body["expires_in"], 300);
     let claims = crate::tokens::claims_of(body["token"].as_str().unwrap());
     assert_eq!(claims["aud"], "veza-chat");
@@ -272,6 +385,11 @@ async fn endpoints_behind_auth_say_how_to_authenticate() {
     let response = server.request(Method::GET, "/api/v1/auth/me").send().await.unwrap();
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     expect_problem(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    let basic = server.request(Method::GET, "/api/v1/auth/me").header("authorization", "Basic YTpi").send().await.unwrap();
+    let basic = server
+        .request(Method::GET, "/api/v1/auth/me")
+        .header("authorization", "Basic YTpi")
+        .send()
+        .await
+        .unwrap();
     expect_problem(basic, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }

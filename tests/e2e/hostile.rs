@@ -8,8 +8,19 @@ use crate::support::{PASSWORD, TestServer, expect_json, expect_problem};
 
 const REGISTER: &str = "/api/v1/auth/register";
 
-async fn post_raw(server: &TestServer, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
-    server.request(Method::POST, path).header("content-type", content_type).body(body).send().await.unwrap()
+async fn post_raw(
+    server: &TestServer,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    server
+        .request(Method::POST, path)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -47,7 +58,8 @@ async fn a_2_mib_body_is_413() {
     let server = TestServer::start().await;
     let padding = "a".repeat(2 * 1024 * 1024);
     let body = json!({"email": "big@example.com", "username": "big", "password": padding});
-    let response = post_raw(&server, REGISTER, "application/json", serde_json::to_vec(&body).unwrap()).await;
+    let response =
+        post_raw(&server, REGISTER, "application/json", serde_json::to_vec(&body).unwrap()).await;
     expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     assert!(server.services.users.find("big").await.is_err());
 }
@@ -73,7 +85,9 @@ async fn empty_strings_and_10_kb_usernames_are_422() {
         let status = response.status();
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         let problem = expect_json(response, status).await;
-        assert!(["validation_failed", "weak_password"].contains(&problem["code"].as_str().unwrap()));
+        assert!(
+            ["validation_failed", "weak_password"].contains(&problem["code"].as_str().unwrap())
+        );
     }
     let empty_login = server.post("/api/v1/auth/login", json!({"login": "", "password": ""})).await;
     expect_problem(empty_login, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
@@ -121,10 +135,20 @@ async fn unknown_routes_and_methods_are_problems() {
 #[tokio::test]
 async fn request_ids_are_echoed_when_sane_and_replaced_when_not() {
     let server = TestServer::start().await;
-    let sane = server.request(Method::GET, "/healthz").header("x-request-id", "client-abc_123.4").send().await.unwrap();
+    let sane = server
+        .request(Method::GET, "/healthz")
+        .header("x-request-id", "client-abc_123.4")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(sane.headers()["x-request-id"], "client-abc_123.4");
     for hostile in ["<script>", &"x".repeat(500), "a b"] {
-        let response = server.request(Method::GET, "/healthz").header("x-request-id", hostile).send().await.unwrap();
+        let response = server
+            .request(Method::GET, "/healthz")
+            .header("x-request-id", hostile)
+            .send()
+            .await
+            .unwrap();
         let id = response.headers()["x-request-id"].to_str().unwrap();
         assert_ne!(id, hostile);
         assert!(uuid::Uuid::try_parse(id).is_ok(), "generated id {id}");
@@ -151,5 +175,8 @@ async fn racing_registrations_for_one_email_create_one_account() {
         statuses.push(attempt.await.unwrap());
     }
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
 }

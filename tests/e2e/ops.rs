@@ -9,9 +9,13 @@ use crate::support::{TestServer, expect_json};
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let server = TestServer::start().await;
-    let health = expect_json(server.request(Method::GET, "/healthz").send().await.unwrap(), StatusCode::OK).await;
+    let health =
+        expect_json(server.request(Method::GET, "/healthz").send().await.unwrap(), StatusCode::OK)
+            .await;
     assert_eq!(health["status"], "ok");
-    let ready = expect_json(server.request(Method::GET, "/readyz").send().await.unwrap(), StatusCode::OK).await;
+    let ready =
+        expect_json(server.request(Method::GET, "/readyz").send().await.unwrap(), StatusCode::OK)
+            .await;
     assert_eq!(ready["checks"]["database"], "ok");
 }
 
@@ -19,10 +23,16 @@ async fn health_and_readiness_answer() {
 async fn metrics_count_requests_by_route_template_and_status() {
     let server = TestServer::start().await;
     server.register_as("metered").await;
-    let _ = server.request(Method::DELETE, &format!("/api/v1/auth/sessions/{}", uuid::Uuid::now_v7())).send().await;
+    let _ = server
+        .request(Method::DELETE, &format!("/api/v1/auth/sessions/{}", uuid::Uuid::now_v7()))
+        .send()
+        .await;
     let text = server.request(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
     assert!(text.contains(r#"route="/api/v1/auth/register",status="201""#), "{text}");
-    assert!(text.contains(r#"route="/api/v1/auth/sessions/{id}",status="401""#), "labels use the template: {text}");
+    assert!(
+        text.contains(r#"route="/api/v1/auth/sessions/{id}",status="401""#),
+        "labels use the template: {text}"
+    );
     assert!(text.contains("veza_http_request_duration_seconds_bucket"), "{text}");
     assert!(text.contains("veza_db_pool_connections"), "{text}");
 }
@@ -30,7 +40,11 @@ async fn metrics_count_requests_by_route_template_and_status() {
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_served() {
     let server = TestServer::start().await;
-    let doc = expect_json(server.request(Method::GET, "/api/v1/openapi.json").send().await.unwrap(), StatusCode::OK).await;
+    let doc = expect_json(
+        server.request(Method::GET, "/api/v1/openapi.json").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
@@ -47,7 +61,10 @@ async fn the_openapi_document_describes_every_route_served() {
         ("/readyz", "get"),
         ("/metrics", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} undocumented");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} undocumented"
+        );
     }
     assert_eq!(paths.len(), 12, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
 }

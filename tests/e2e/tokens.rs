@@ -52,13 +52,23 @@ async fn forged_tokens_are_rejected_and_an_honest_one_is_accepted() {
         ("other algorithm", sign(&genuine, Algorithm::HS512, key)),
         ("wrong audience", sign(&with(json!({"aud": "veza-chat"})), Algorithm::HS256, key)),
         ("wrong issuer", sign(&with(json!({"iss": "someone-else"})), Algorithm::HS256, key)),
-        ("expired", sign(&with(json!({"iat": now() - 3600, "exp": now() - 1})), Algorithm::HS256, key)),
+        (
+            "expired",
+            sign(&with(json!({"iat": now() - 3600, "exp": now() - 1})), Algorithm::HS256, key),
+        ),
         ("old token version", sign(&with(json!({"ver": -1})), Algorithm::HS256, key)),
-        ("another user's id", sign(&with(json!({"sub": uuid::Uuid::now_v7()})), Algorithm::HS256, key)),
-        ("unknown session", sign(&with(json!({"sid": uuid::Uuid::now_v7()})), Algorithm::HS256, key)),
+        (
+            "another user's id",
+            sign(&with(json!({"sub": uuid::Uuid::now_v7()})), Algorithm::HS256, key),
+        ),
+        (
+            "unknown session",
+            sign(&with(json!({"sid": uuid::Uuid::now_v7()})), Algorithm::HS256, key),
+        ),
         ("payload tampered", {
             let mut parts: Vec<String> = tokens.access.split('.').map(str::to_owned).collect();
-            parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&with(json!({"role": "admin"}))).unwrap());
+            parts[1] = URL_SAFE_NO_PAD
+                .encode(serde_json::to_vec(&with(json!({"role": "admin"}))).unwrap());
             parts.join(".")
         }),
         ("garbage", "not.a.jwt".to_owned()),

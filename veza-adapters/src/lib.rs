@@ -3,6 +3,8 @@
 
 pub mod memory;
 
+pub mod postgres;
+
 pub mod sqlite;
 
 mod time_text;

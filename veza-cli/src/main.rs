@@ -219,7 +219,11 @@ async fn user(command: UserCommand, settings: &Settings, json: bool) -> Result<E
             (users.set_suspended(&user, false).await.map_err(describe)?, "reinstated")
         }
     };
-    print(json, user_json(&user), &format!("{verb} {} ({}, {})", user.username.as_str(), user.id, user.role));
+    print(
+        json,
+        user_json(&user),
+        &format!("{verb} {} ({}, {})", user.username.as_str(), user.id, user.role),
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -230,7 +234,10 @@ fn parse_role(role: &str) -> Result<Role, String> {
 fn read_password(from_stdin: bool) -> Result<String, String> {
     if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password: {e}"))?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
     }
     let password = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
@@ -243,7 +250,9 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
 
 fn describe(err: AuthError) -> String {
     match err {
-        AuthError::Invalid(errors) => errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        AuthError::Invalid(errors) => {
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        }
         AuthError::WeakPassword(reason) => format!("password {reason}"),
         AuthError::UserNotFound => "no such user".into(),
         other => other.to_string(),

@@ -25,7 +25,13 @@ pub struct ConfigArgs {
     #[arg(long, global = true, env = "VEZA_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// `sqlite://PATH` or `postgres://…` [default: SQLite in the data directory]
-    #[arg(long, global = true, env = "VEZA_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "VEZA_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Base of absolute URLs in responses and mails [default: http:// + the listen address]
     #[arg(long, global = true, env = "VEZA_PUBLIC_URL", value_name = "URL")]

@@ -102,8 +102,9 @@ pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Serv
 /// # Errors
 /// A one-line message naming what failed.
 pub async fn prepare(settings: &Settings, hash_params: HashParams) -> Result<Services, String> {
-    secrets::create_private_dir(&settings.data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", settings.data_dir.display()))?;
+    secrets::create_private_dir(&settings.data_dir).map_err(|e| {
+        format!("cannot create data directory {}: {e}", settings.data_dir.display())
+    })?;
     let store = Store::open(settings).await?;
     let applied = store.migrate().await?;
     if applied > 0 {

@@ -55,7 +55,8 @@ impl Drop for Served {
 }
 
 async fn post(base: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let response = reqwest::Client::new().post(format!("{base}{path}")).json(&body).send().await.unwrap();
+    let response =
+        reqwest::Client::new().post(format!("{base}{path}")).json(&body).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap())
 }
@@ -66,8 +67,12 @@ async fn me(base: &str, access: &str) -> StatusCode {
 }
 
 fn run(command: &mut Command, stdin: &str) -> Output {
-    let mut child =
-        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
@@ -109,7 +114,8 @@ async fn restarting_on_the_same_data_dir_keeps_accounts_and_sessions() {
     let (status, _) = post(&served.base, "/api/v1/auth/refresh", refresh).await;
     assert_eq!(status, StatusCode::OK, "the session survived the restart");
     let (status, _) =
-        post(&served.base, "/api/v1/auth/login", json!({"login": "keeper", "password": PASSWORD})).await;
+        post(&served.base, "/api/v1/auth/login", json!({"login": "keeper", "password": PASSWORD}))
+            .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -130,7 +136,9 @@ fn doctor_exits_zero_when_healthy_and_one_when_not() {
     assert_eq!(healthy["checks"]["database"]["ok"], true);
 
     let broken = run(
-        veza(dir.path()).args(["doctor"]).env("VEZA_DATABASE_URL", "postgres://veza@127.0.0.1:1/nothing"),
+        veza(dir.path())
+            .args(["doctor"])
+            .env("VEZA_DATABASE_URL", "postgres://veza@127.0.0.1:1/nothing"),
         "",
     );
     assert_eq!(broken.status.code(), Some(1));
@@ -150,11 +158,18 @@ fn user_commands_create_promote_and_suspend() {
     assert_eq!(created["role"], "admin");
     assert_eq!(created["suspended"], false);
 
-    let promoted = stdout_json(&run(veza(dir.path()).args(["user", "set-role", "ROOT_ADMIN", "creator", "--json"]), ""));
+    let promoted = stdout_json(&run(
+        veza(dir.path()).args(["user", "set-role", "ROOT_ADMIN", "creator", "--json"]),
+        "",
+    ));
     assert_eq!(promoted["role"], "creator");
-    let suspended = stdout_json(&run(veza(dir.path()).args(["user", "suspend", "root@example.com", "--json"]), ""));
+    let suspended = stdout_json(&run(
+        veza(dir.path()).args(["user", "suspend", "root@example.com", "--json"]),
+        "",
+    ));
     assert_eq!(suspended["suspended"], true);
-    let back = stdout_json(&run(veza(dir.path()).args(["user", "unsuspend", "root_admin", "--json"]), ""));
+    let back =
+        stdout_json(&run(veza(dir.path()).args(["user", "unsuspend", "root_admin", "--json"]), ""));
     assert_eq!(back["suspended"], false);
 }
 
@@ -164,8 +179,24 @@ fn user_command_errors_are_one_line_and_non_zero() {
     let cases: [(&[&str], &str, &str); 4] = [
         (&["user", "set-role", "ghost", "admin"], "", "no such user"),
         (&["user", "set-role", "ghost", "root"], "", "must be one of"),
-        (&["user", "create", "--email", "w@example.com", "--username", "weak_one", "--password-stdin"], "short\n", "password"),
-        (&["user", "create", "--email", "bad", "--username", "x", "--password-stdin"], &format!("{PASSWORD}\n"), "email"),
+        (
+            &[
+                "user",
+                "create",
+                "--email",
+                "w@example.com",
+                "--username",
+                "weak_one",
+                "--password-stdin",
+            ],
+            "short\n",
+            "password",
+        ),
+        (
+            &["user", "create", "--email", "bad", "--username", "x", "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+            "email",
+        ),
     ];
     for (args, stdin, expected) in cases {
         let output = run(veza(dir.path()).args(args), stdin);

@@ -47,9 +47,6 @@ pub trait StoreHealth: Send + Sync {
 }
 
 /// Everything the account domains need from one database, as one object adapters implement.
-pub trait AccountStore:
-    crate::users::UserStore + crate::auth::SessionStore + StoreHealth
-{
-}
+pub trait AccountStore: crate::users::UserStore + crate::auth::SessionStore + StoreHealth {}
 
 impl<T: crate::users::UserStore + crate::auth::SessionStore + StoreHealth> AccountStore for T {}

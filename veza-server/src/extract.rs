@@ -7,7 +7,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use utoipa::IntoParams;
 use veza_core::auth::{ClientInfo, Principal};
-use veza_core::pagination::PageRequest;
+use veza_core::pagination::{PageError, PageRequest};
 
 use crate::AppState;
 use crate::problem::Problem;
@@ -40,8 +40,8 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    pub fn page(&self) -> Result<PageRequest, Problem> {
-        Ok(PageRequest::parse(self.limit, self.cursor.as_deref())?)
+    pub fn page(&self) -> Result<PageRequest, PageError> {
+        PageRequest::parse(self.limit, self.cursor.as_deref())
     }
 }
 

@@ -65,7 +65,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
-        openapi.components.get_or_insert_default().add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        openapi
+            .components
+            .get_or_insert_default()
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
 }
 
@@ -84,9 +87,8 @@ fn api_router() -> OpenApiRouter<AppState> {
 pub fn app(services: Services, config: &ServerConfig) -> Router {
     let state = AppState { services, metrics: telemetry::prometheus() };
     let (api, openapi) = api_router().split_for_parts();
-    let api = api
-        .route_layer(axum::middleware::from_fn(telemetry::record_metrics))
-        .with_state(state);
+    let api =
+        api.route_layer(axum::middleware::from_fn(telemetry::record_metrics)).with_state(state);
 
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let request_id =

@@ -90,7 +90,9 @@ impl Problem {
                 ("method_not_allowed", "This resource does not support that method.")
             }
             StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long."),
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "The request body is too large.")
+            }
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 ("unsupported_media_type", "Send the body as application/json.")
             }
@@ -142,11 +144,9 @@ impl From<AuthError> for Problem {
                 "email_taken",
                 Some("An account with this e-mail already exists.".into()),
             ),
-            AuthError::UsernameTaken => Problem::new(
-                S::CONFLICT,
-                "username_taken",
-                Some("This username is taken.".into()),
-            ),
+            AuthError::UsernameTaken => {
+                Problem::new(S::CONFLICT, "username_taken", Some("This username is taken.".into()))
+            }
             AuthError::InvalidCredentials => {
                 Problem::unauthorized("invalid_credentials", "Wrong login or password.")
             }

@@ -102,3 +102,30 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<
     tracing::error!(panic = message, "handler panicked");
     Problem::for_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    async fn boom() -> &'static str {
+        panic!("secret internal detail: db password hunter2")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem_without_internals() {
+        let app =
+            Router::new().route("/boom", get(boom)).layer(CatchPanicLayer::custom(panic_response));
+        let request = axum::http::Request::get("/boom").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], crate::problem::PROBLEM_CONTENT_TYPE);
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains(r#""code":"internal_error""#), "{text}");
+        assert!(!text.contains("hunter2") && !text.contains("secret"), "{text}");
+    }
+}

@@ -18,7 +18,10 @@ const USER_COLUMNS: &str = "id, email, username, display_name, role, password_ha
 const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip";
 
-fn conversion(index: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+fn conversion(
+    index: usize,
+    err: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(err))
 }
 
@@ -231,7 +234,7 @@ impl SessionStore for SqliteStore {
             )?;
             let session = session_by_id(tx, &session_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
             let user = user_by_id(tx, session.user_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-            Ok(Rotation::Rotated { session, user })
+            Ok(Rotation::Rotated { session, user: Box::new(user) })
         })
         .await
     }
@@ -298,7 +301,11 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn revoke_all_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn revoke_all_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         self.write(move |tx| {
             let (id, now) = (user_id.to_string(), time_text::format(now));
             tx.execute(

@@ -44,7 +44,8 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let writer = Connection::open(&path).map_err(StoreError::backend)?;
         configure(&writer).map_err(StoreError::backend)?;
-        let manager = SqliteConnectionManager::file(&path).with_init(|conn: &mut Connection| configure(conn));
+        let manager =
+            SqliteConnectionManager::file(&path).with_init(|conn: &mut Connection| configure(conn));
         let readers = r2d2::Pool::builder()
             .max_size(READERS)
             .min_idle(Some(1))

@@ -8,7 +8,7 @@ mod error;
 mod model;
 mod password;
 mod ports;
-mod service;
+pub(crate) mod service;
 mod tokens;
 
 pub use error::{AuthError, FieldError};

@@ -65,7 +65,7 @@ impl fmt::Debug for TokenHash {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// It was the session's live token: now dead, `next` is live, the session extended.
-    Rotated { session: Session, user: User },
+    Rotated { session: Session, user: Box<User> },
     /// It had been rotated already: the session is now revoked.
     Reused { session_id: Uuid },
     /// Unknown, or its session is revoked or expired.

@@ -106,9 +106,8 @@ impl PasswordHasher {
         let password = password.to_owned();
         let phc = phc.to_owned();
         tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&phc).is_ok_and(|parsed| {
-                argon2.verify_password(password.as_bytes(), &parsed).is_ok()
-            })
+            PasswordHash::new(&phc)
+                .is_ok_and(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
         .unwrap_or(false)

@@ -26,8 +26,10 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Rotation, StoreError>;
 
     /// The session and its user, whatever their state (the caller checks it).
-    async fn session_with_user(&self, session_id: Uuid)
-    -> Result<Option<(Session, User)>, StoreError>;
+    async fn session_with_user(
+        &self,
+        session_id: Uuid,
+    ) -> Result<Option<(Session, User)>, StoreError>;
 
     /// The user's active sessions (not revoked, not expired at `now`), newest first.
     async fn list_sessions(
@@ -46,6 +48,9 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Revokes every session of the user and bumps its token version, atomically.
-    async fn revoke_all_sessions(&self, user_id: Uuid, now: OffsetDateTime)
-    -> Result<(), StoreError>;
+    async fn revoke_all_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 }

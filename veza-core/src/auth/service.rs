@@ -148,10 +148,10 @@ impl AuthService {
         let keys = failure_keys(&login, client.ip);
         self.refuse_if_limited(&keys, now).await?;
 
-        let user = if login.chars().count() > 254 || cmd.password.chars().count() > 1024 {
-            None
-        } else {
+        let user = if could_name_an_account(&login) && cmd.password.chars().count() <= 1024 {
             self.ports.users.user_by_login(&login).await?
+        } else {
+            None
         };
         let verified = match &user {
             Some(user) => self.users.hasher().verify(&cmd.password, &user.password_hash).await,
@@ -174,7 +174,11 @@ impl AuthService {
         Ok(LoginOutcome::SignedIn { user, tokens })
     }
 
-    async fn refuse_if_limited(&self, keys: &[String], now: OffsetDateTime) -> Result<(), AuthError> {
+    async fn refuse_if_limited(
+        &self,
+        keys: &[String],
+        now: OffsetDateTime,
+    ) -> Result<(), AuthError> {
         for key in keys {
             if let Some(window) = self.ports.rate_limiter.current(key, now).await?
                 && window.count >= self.config.max_login_failures
@@ -186,7 +190,11 @@ impl AuthService {
         Ok(())
     }
 
-    async fn start_session(&self, user: &User, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+    async fn start_session(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
         let now = self.ports.clock.now();
         let refresh_token = new_refresh_token();
         let session = self
@@ -249,7 +257,7 @@ impl AuthService {
         match rotation {
             Rotation::Rotated { session, user } if !user.is_suspended() => {
                 let tokens = self.token_pair(&user, session.id, next, now)?;
-                Ok((user, tokens))
+                Ok((*user, tokens))
             }
             Rotation::Rotated { .. } | Rotation::Invalid => Err(AuthError::InvalidRefreshToken),
             Rotation::Reused { session_id } => {
@@ -346,6 +354,13 @@ impl AuthService {
     pub fn generate_secret() -> String {
         random_url_safe(32)
     }
+}
+
+/// Whether `login` could be an e-mail or username at all. Anything else (too long, control
+/// characters such as NUL, which PostgreSQL refuses in text) matches no account without asking
+/// the database.
+pub(crate) fn could_name_an_account(login: &str) -> bool {
+    !login.is_empty() && login.len() <= 254 && !login.chars().any(char::is_control)
 }
 
 /// The account key first: a successful login clears it, never the IP's.

@@ -10,12 +10,33 @@ use crate::pagination::PageRequest;
 use crate::store::{AccountStore, Conflict, StoreError};
 use crate::users::{Role, User, Username};
 
-/// Instantiates every case below as a `#[tokio::test]` against `$fresh()`, an async fn
-/// returning a new, empty, migrated `Arc<dyn AccountStore>`.
+/// Instantiates every case below as a `#[tokio::test]`.
+///
+/// - `account_store_contract!(fresh)`: `$fresh()` is an async fn returning a new, empty,
+///   migrated `Arc<dyn AccountStore>`.
+/// - `account_store_contract!(fresh => optional)`: `$fresh()` returns
+///   `Option<Arc<dyn AccountStore>>`, and each case returns early on `None`. For backends
+///   that need an external server: `$fresh` decides when a missing one is a skip and when a
+///   failure, and says so itself.
 #[macro_export]
 macro_rules! account_store_contract {
-    ($fresh:path) => {
-        $crate::account_store_contract!(@cases $fresh;
+    (@cases $mode:ident $fresh:path; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::account_store_contract!(@run $mode $fresh, $case);
+            }
+        )+
+    };
+    (@run required $fresh:path, $case:ident) => {
+        $crate::testing::account_store::$case($fresh().await).await
+    };
+    (@run optional $fresh:path, $case:ident) => {
+        let Some(store) = $fresh().await else { return };
+        $crate::testing::account_store::$case(store).await
+    };
+    (@all $mode:ident $fresh:path) => {
+        $crate::account_store_contract!(@cases $mode $fresh;
             a_user_reads_back_by_id_email_and_username_in_any_case,
             a_taken_email_is_a_conflict_and_writes_nothing,
             a_username_differing_only_in_case_is_taken,
@@ -31,13 +52,11 @@ macro_rules! account_store_contract {
             revoking_all_sessions_bumps_the_token_version,
         );
     };
-    (@cases $fresh:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                $crate::testing::account_store::$case($fresh().await).await;
-            }
-        )+
+    ($fresh:path => optional) => {
+        $crate::account_store_contract!(@all optional $fresh);
+    };
+    ($fresh:path) => {
+        $crate::account_store_contract!(@all required $fresh);
     };
 }
 

@@ -37,10 +37,9 @@ impl FromStr for Role {
     type Err = FieldError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| FieldError::new("role", "must be one of listener, creator, moderator, admin"))
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            FieldError::new("role", "must be one of listener, creator, moderator, admin")
+        })
     }
 }
 
@@ -111,7 +110,8 @@ impl Email {
         let Some((local, domain)) = value.split_once('@') else {
             return err("must be an e-mail address");
         };
-        let bad_char = |c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c);
+        let bad_char =
+            |c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c);
         if local.is_empty()
             || local.len() > 64
             || domain.len() < 3
@@ -225,7 +225,9 @@ mod tests {
     #[test]
     fn emails_are_normalised_and_junk_is_refused() {
         assert_eq!(Email::parse("  Ana@Example.COM ").unwrap().as_str(), "ana@example.com");
-        for bad in ["", "ana", "ana@", "@example.com", "ana@example", "a b@example.com", "ana@ex..com"] {
+        for bad in
+            ["", "ana", "ana@", "@example.com", "ana@example", "a b@example.com", "ana@ex..com"]
+        {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
@@ -234,7 +236,8 @@ mod tests {
     #[test]
     fn usernames_follow_the_documented_alphabet() {
         assert_eq!(Username::parse("Ana_B-2.0").unwrap().key(), "ana_b-2.0");
-        for bad in ["", "ab", "a'; DROP TABLE users;--", "ana b", "_ana", "ünï", &"x".repeat(31)] {
+        for bad in ["", "ab", "a'; DROP TABLE users;--", "ana b", "_ana", "ünï", &"x".repeat(31)]
+        {
             assert!(Username::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

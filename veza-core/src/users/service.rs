@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::{DisplayName, Email, NewUser, Role, User, Username};
 use crate::Ports;
+use crate::auth::service::could_name_an_account;
 use crate::auth::{AuthError, HashParams, PasswordHasher, check_password_policy};
 
 /// A new account as typed by a person or an operator.
@@ -51,9 +52,10 @@ impl UserService {
         if let Err(weak) = check_password_policy(&cmd.password, Some(&username), Some(&email)) {
             return Err(AuthError::WeakPassword(weak.message));
         }
-        let password_hash = self.hasher.hash(&cmd.password).await.map_err(|err| {
-            AuthError::Store(crate::store::StoreError::backend(err.to_string()))
-        })?;
+        let password_hash =
+            self.hasher.hash(&cmd.password).await.map_err(|err| {
+                AuthError::Store(crate::store::StoreError::backend(err.to_string()))
+            })?;
         let user = NewUser {
             id: self.ports.ids.new_id(),
             email,
@@ -74,7 +76,10 @@ impl UserService {
         let ident = ident.trim();
         let found = match Uuid::try_parse(ident) {
             Ok(id) => self.ports.users.user_by_id(id).await?,
-            Err(_) => self.ports.users.user_by_login(&ident.to_lowercase()).await?,
+            Err(_) if could_name_an_account(ident) => {
+                self.ports.users.user_by_login(&ident.to_lowercase()).await?
+            }
+            Err(_) => None,
         };
         found.ok_or(AuthError::UserNotFound)
     }

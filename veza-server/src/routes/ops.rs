@@ -44,10 +44,13 @@ async fn healthz() -> Json<Health> {
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     match state.services.health.ping().await {
-        Ok(()) => (StatusCode::OK, Json(Readiness { status: "ready", checks: Checks { database: "ok" } })),
+        Ok(()) => {
+            (StatusCode::OK, Json(Readiness { status: "ready", checks: Checks { database: "ok" } }))
+        }
         Err(err) => {
             tracing::warn!(error = %err, "readiness: database unavailable");
-            let body = Readiness { status: "unavailable", checks: Checks { database: "unavailable" } };
+            let body =
+                Readiness { status: "unavailable", checks: Checks { database: "unavailable" } };
             (StatusCode::SERVICE_UNAVAILABLE, Json(body))
         }
     }
