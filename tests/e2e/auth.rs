@@ -132,42 +132,17 @@ async fn a_refresh_rotates_and_reusing_the_old_token_revokes_the_session() {
     expect_json(server.get_as("/api/v1/auth/me", &second_access).await, StatusCode::OK).await;
 
     // The old token again: reuse. The whole session dies, including the newer tokens.
-    expect_problem(
-        server.refresh(&first.refresh).await,
-        StatusCode::UNAUTHORIZED,
-        "refresh_token_reused",
-    )
-    .await;
-    expect_problem(
-        server.refresh(&second_refresh).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_refresh_token",
-    )
-    .await;
-    expect_problem(
-        server.get_as("/api/v1/auth/me", &second_access).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
-    expect_problem(
-        server.get_as("/api/v1/auth/me", &first.access).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
+    server.assert_refresh_rejected(&first.refresh, "refresh_token_reused").await;
+    server.assert_refresh_rejected(&second_refresh, "invalid_refresh_token").await;
+    server.assert_access_rejected(&second_access).await;
+    server.assert_access_rejected(&first.access).await;
 }
 
 #[tokio::test]
 async fn an_unknown_or_garbage_refresh_token_is_401() {
     let server = TestServer::start().await;
     for token in ["vzr_never-issued", "", &"x".repeat(10_000)] {
-        expect_problem(
-            server.refresh(token).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_refresh_token",
-        )
-        .await;
+        server.assert_refresh_rejected(token, "invalid_refresh_token").await;
     }
 }
 
@@ -178,18 +153,8 @@ async fn logout_ends_the_session_and_its_tokens() {
     let other = server.login_ok("leaver").await;
     let response = server.post_as("/api/v1/auth/logout", &tokens.access).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    expect_problem(
-        server.refresh(&tokens.refresh).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_refresh_token",
-    )
-    .await;
-    expect_problem(
-        server.get_as("/api/v1/auth/me", &tokens.access).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
+    server.assert_refresh_rejected(&tokens.refresh, "invalid_refresh_token").await;
+    server.assert_access_rejected(&tokens.access).await;
     // Another device stays signed in.
     expect_json(server.get_as("/api/v1/auth/me", &other.access).await, StatusCode::OK).await;
 }
@@ -202,18 +167,8 @@ async fn logout_all_rejects_every_access_token_already_issued() {
     let response = server.post_as("/api/v1/auth/logout-all", &laptop.access).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     for tokens in [&phone, &laptop] {
-        expect_problem(
-            server.get_as("/api/v1/auth/me", &tokens.access).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-        )
-        .await;
-        expect_problem(
-            server.refresh(&tokens.refresh).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_refresh_token",
-        )
-        .await;
+        server.assert_access_rejected(&tokens.access).await;
+        server.assert_refresh_rejected(&tokens.refresh, "invalid_refresh_token").await;
     }
     // Signing in again works, with the bumped token version.
     let fresh = server.login_ok("everywhere").await;
@@ -265,12 +220,7 @@ async fn sessions_are_listed_paginated_and_revocable_by_their_owner_only() {
     let revoke =
         server.request(Method::DELETE, &path).bearer_auth(&second.access).send().await.unwrap();
     assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
-    expect_problem(
-        server.get_as("/api/v1/auth/me", &first.access).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
+    server.assert_access_rejected(&first.access).await;
     let again =
         server.request(Method::DELETE, &path).bearer_auth(&second.access).send().await.unwrap();
     expect_problem(again, StatusCode::NOT_FOUND, "not_found").await;
@@ -300,18 +250,8 @@ async fn a_suspended_user_cannot_log_in_and_their_tokens_stop_working() {
     let server = TestServer::start().await;
     let tokens = server.register_as("suspect").await;
     server.services.users.set_suspended("suspect", true).await.unwrap();
-    expect_problem(
-        server.get_as("/api/v1/auth/me", &tokens.access).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    )
-    .await;
-    expect_problem(
-        server.refresh(&tokens.refresh).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_refresh_token",
-    )
-    .await;
+    server.assert_access_rejected(&tokens.access).await;
+    server.assert_refresh_rejected(&tokens.refresh, "invalid_refresh_token").await;
     expect_problem(
         server.login("suspect", PASSWORD).await,
         StatusCode::FORBIDDEN,

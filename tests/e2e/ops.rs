@@ -2,6 +2,7 @@
 
 use axum::http::HeaderValue;
 use reqwest::{Method, StatusCode};
+use veza_cli::settings::Database;
 use veza_server::ServerConfig;
 
 use crate::support::{TestServer, expect_json};
@@ -17,6 +18,20 @@ async fn health_and_readiness_answer() {
         expect_json(server.request(Method::GET, "/readyz").send().await.unwrap(), StatusCode::OK)
             .await;
     assert_eq!(ready["checks"]["database"], "ok");
+}
+
+#[tokio::test]
+async fn readiness_is_503_naming_the_database_once_it_is_gone() {
+    let server = TestServer::start().await;
+    // SQLite cannot vanish from under open connections; PostgreSQL can, so this runs there.
+    let Database::Postgres(database_url) = &server.database else { return };
+    let server_url = std::env::var("VEZA_DATABASE_URL").expect("set when on PostgreSQL");
+    veza_adapters::postgres::testing::drop_database(&server_url, database_url).await;
+    let response = server.request(Method::GET, "/readyz").send().await.unwrap();
+    let body = expect_json(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["checks"]["database"], "unavailable");
+    let health = server.request(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "the process itself is alive");
 }
 
 #[tokio::test]

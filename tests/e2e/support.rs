@@ -19,6 +19,7 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub services: Services,
+    pub database: Database,
     _data_dir: TempDir,
     _shutdown: oneshot::Sender<()>,
 }
@@ -57,10 +58,11 @@ impl TestServer {
 
     pub async fn start_with(config: ServerConfig) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        let database = database_for_test(data_dir.path()).await;
         let settings = Settings {
             listen: "127.0.0.1:0".into(),
             data_dir: data_dir.path().to_path_buf(),
-            database: database_for_test(data_dir.path()).await,
+            database: database.clone(),
             public_url: None,
             cors_origins: Vec::new(),
             log_format: None,
@@ -78,7 +80,7 @@ impl TestServer {
             let _ = stop.await;
         }));
         let client = reqwest::Client::builder().build().expect("client");
-        Self { base, client, services, _data_dir: data_dir, _shutdown: shutdown }
+        Self { base, client, services, database, _data_dir: data_dir, _shutdown: shutdown }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -123,6 +125,17 @@ impl TestServer {
 
     pub async fn refresh(&self, refresh: &str) -> Response {
         self.post("/api/v1/auth/refresh", json!({"refresh_token": refresh})).await
+    }
+
+    /// Asserts `GET /auth/me` with this access token is 401 `invalid_token`.
+    pub async fn assert_access_rejected(&self, access: &str) {
+        let response = self.get_as("/api/v1/auth/me", access).await;
+        expect_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    }
+
+    /// Asserts refreshing with this token is 401 with `code`.
+    pub async fn assert_refresh_rejected(&self, refresh: &str, code: &str) {
+        expect_problem(self.refresh(refresh).await, StatusCode::UNAUTHORIZED, code).await;
     }
 }
 

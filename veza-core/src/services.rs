@@ -27,7 +27,9 @@ pub struct Services {
 
 impl Services {
     pub fn new(ports: Ports, config: AuthConfig) -> Self {
+        // One password hasher (its worker threads and their memory) for the whole process.
         let users = UserService::new(ports.clone(), config.hash_params);
-        Self { auth: AuthService::new(ports.clone(), config), users, health: ports.health }
+        let auth = AuthService::new(ports.clone(), config, users.clone());
+        Self { auth, users, health: ports.health }
     }
 }

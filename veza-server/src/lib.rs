@@ -16,10 +16,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -95,7 +97,9 @@ pub fn app(services: Services, config: &ServerConfig) -> Router {
             req.extensions().get::<RequestId>().and_then(|id| id.0.to_str().ok()).unwrap_or("-");
         // The path only: query strings may carry tokens, headers may carry credentials.
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
-    });
+    })
+    .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros))
+    .on_failure(DefaultOnFailure::new().level(Level::ERROR));
 
     let mut app = Router::new()
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))

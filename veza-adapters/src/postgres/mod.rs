@@ -149,6 +149,28 @@ pub mod testing {
         with_database(server_url, &name)
     }
 
+    /// Drops the test database at `database_url`, closing its connections first (a test of
+    /// what happens when the database disappears).
+    ///
+    /// # Panics
+    /// If the server cannot be reached or refuses.
+    pub async fn drop_database(server_url: &str, database_url: &str) {
+        let name = database_url
+            .rsplit('/')
+            .next()
+            .and_then(|tail| tail.split('?').next())
+            .filter(|name| name.starts_with("veza_test_"))
+            .unwrap_or_else(|| panic!("{database_url} is not a test database"));
+        let mut conn = PgConnection::connect(server_url).await.unwrap_or_else(|err| {
+            panic!("cannot reach the PostgreSQL server named by {URL_VAR}: {err}")
+        });
+        // Only names made by `fresh_database` (checked above) reach the SQL.
+        sqlx::query(AssertSqlSafe(format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#)))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|err| panic!("cannot drop test database {name}: {err}"));
+    }
+
     /// `url` with its path (the database name) replaced by `name`, user, host and query kept.
     fn with_database(url: &str, name: &str) -> String {
         let (scheme, rest) = url.split_once("://").unwrap_or_else(|| {

@@ -93,8 +93,8 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    pub fn new(ports: Ports, config: AuthConfig) -> Self {
-        let users = UserService::new(ports.clone(), config.hash_params);
+    /// `users` brings the password hasher the service shares with account administration.
+    pub fn new(ports: Ports, config: AuthConfig, users: UserService) -> Self {
         Self { ports, config, users }
     }
 
