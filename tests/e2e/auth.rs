@@ -2,6 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use veza_core::audit::Actor;
 
 use crate::support::{PASSWORD, TestServer, expect_json, expect_problem};
 
@@ -249,7 +250,7 @@ async fn bad_pagination_is_a_400() {
 async fn a_suspended_user_cannot_log_in_and_their_tokens_stop_working() {
     let server = TestServer::start().await;
     let tokens = server.register_as("suspect").await;
-    server.services.users.set_suspended("suspect", true).await.unwrap();
+    server.services.users.set_suspended("suspect", true, &Actor::operator()).await.unwrap();
     server.assert_access_rejected(&tokens.access).await;
     server.assert_refresh_rejected(&tokens.refresh, "invalid_refresh_token").await;
     expect_problem(
@@ -266,7 +267,7 @@ async fn a_suspended_user_cannot_log_in_and_their_tokens_stop_working() {
     )
     .await;
 
-    server.services.users.set_suspended("suspect", false).await.unwrap();
+    server.services.users.set_suspended("suspect", false, &Actor::operator()).await.unwrap();
     server.login_ok("suspect").await;
 }
 

@@ -6,6 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use veza_cli::settings::{ConfigArgs, LogFormat, Settings};
 use veza_cli::wiring::{self, Store};
+use veza_core::audit::Actor;
 use veza_core::auth::{AuthError, HashParams};
 use veza_core::users::{CreateUser, Role, User};
 use veza_server::ServerConfig;
@@ -210,13 +211,16 @@ async fn user(command: UserCommand, settings: &Settings, json: bool) -> Result<E
             (users.create(cmd).await.map_err(describe)?, "created")
         }
         UserCommand::SetRole { user, role } => {
-            (users.set_role(&user, parse_role(&role)?).await.map_err(describe)?, "updated")
+            let role = parse_role(&role)?;
+            (users.set_role(&user, role, &Actor::operator()).await.map_err(describe)?, "updated")
         }
         UserCommand::Suspend { user } => {
-            (users.set_suspended(&user, true).await.map_err(describe)?, "suspended")
+            let user = users.set_suspended(&user, true, &Actor::operator()).await;
+            (user.map_err(describe)?, "suspended")
         }
         UserCommand::Unsuspend { user } => {
-            (users.set_suspended(&user, false).await.map_err(describe)?, "reinstated")
+            let user = users.set_suspended(&user, false, &Actor::operator()).await;
+            (user.map_err(describe)?, "reinstated")
         }
     };
     print(

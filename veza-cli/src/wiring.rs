@@ -86,6 +86,7 @@ pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Serv
     let ports = Ports {
         users: accounts.clone(),
         sessions: accounts.clone(),
+        audit: accounts.clone(),
         health: accounts,
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
         clock: Arc::new(SystemClock),

@@ -123,7 +123,7 @@ async fn restarting_on_the_same_data_dir_keeps_accounts_and_sessions() {
 fn migrate_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let first = stdout_json(&run(veza(dir.path()).args(["migrate", "--json"]), ""));
-    assert_eq!(first, json!({"applied": 1}));
+    assert!(first["applied"].as_u64().unwrap() >= 1, "{first}");
     let second = stdout_json(&run(veza(dir.path()).args(["migrate", "--json"]), ""));
     assert_eq!(second, json!({"applied": 0}));
 }

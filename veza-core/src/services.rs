@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::{AuditLog, AuditStore};
 use crate::auth::{AuthConfig, AuthService, SessionStore};
 use crate::clock::{Clock, IdGenerator};
 use crate::rate_limit::RateLimiter;
@@ -12,6 +13,7 @@ use crate::users::{UserService, UserStore};
 pub struct Ports {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
+    pub audit: Arc<dyn AuditStore>,
     pub health: Arc<dyn StoreHealth>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
@@ -22,14 +24,16 @@ pub struct Ports {
 pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
+    pub audit: AuditLog,
     pub health: Arc<dyn StoreHealth>,
 }
 
 impl Services {
     pub fn new(ports: Ports, config: AuthConfig) -> Self {
+        let audit = AuditLog::new(ports.audit.clone(), ports.clock.clone(), ports.ids.clone());
         // One password hasher (its worker threads and their memory) for the whole process.
-        let users = UserService::new(ports.clone(), config.hash_params);
-        let auth = AuthService::new(ports.clone(), config, users.clone());
-        Self { auth, users, health: ports.health }
+        let users = UserService::new(ports.clone(), config.hash_params, audit.clone());
+        let auth = AuthService::new(ports.clone(), config, users.clone(), audit.clone());
+        Self { auth, users, audit, health: ports.health }
     }
 }

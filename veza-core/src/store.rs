@@ -47,6 +47,12 @@ pub trait StoreHealth: Send + Sync {
 }
 
 /// Everything the account domains need from one database, as one object adapters implement.
-pub trait AccountStore: crate::users::UserStore + crate::auth::SessionStore + StoreHealth {}
+pub trait AccountStore:
+    crate::users::UserStore + crate::auth::SessionStore + crate::audit::AuditStore + StoreHealth
+{
+}
 
-impl<T: crate::users::UserStore + crate::auth::SessionStore + StoreHealth> AccountStore for T {}
+impl<T> AccountStore for T where
+    T: crate::users::UserStore + crate::auth::SessionStore + crate::audit::AuditStore + StoreHealth
+{
+}

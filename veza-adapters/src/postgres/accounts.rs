@@ -255,7 +255,7 @@ async fn rotate(
             .execute(&mut *tx)
             .await
             .map_err(pg_error)?;
-        return Ok(Rotation::Reused { session_id: session.id });
+        return Ok(Rotation::Reused { session_id: session.id, user_id: session.user_id });
     }
     if !session.is_active(now) {
         return Ok(Rotation::Invalid);

@@ -4,6 +4,7 @@
 //! text checked at run time against a real server, never at compile time.
 
 mod accounts;
+mod audit;
 
 use async_trait::async_trait;
 use sqlx::migrate::{Migrate, Migrator};

@@ -25,12 +25,18 @@ fn conversion(
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(err))
 }
 
-fn uuid_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
+pub(super) fn uuid_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
     Uuid::try_parse(&row.get::<_, String>(index)?).map_err(|e| conversion(index, e))
 }
 
-fn time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<OffsetDateTime> {
+pub(super) fn time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<OffsetDateTime> {
     time_text::parse(&row.get::<_, String>(index)?).map_err(|e| conversion(index, e))
+}
+
+pub(super) fn optional_uuid_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Uuid>> {
+    row.get::<_, Option<String>>(index)?
+        .map(|s| Uuid::try_parse(&s).map_err(|e| conversion(index, e)))
+        .transpose()
 }
 
 fn optional_time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
@@ -215,7 +221,7 @@ impl SessionStore for SqliteStore {
                     "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                     params![session_id, now_text],
                 )?;
-                return Ok(Rotation::Reused { session_id: session.id });
+                return Ok(Rotation::Reused { session_id: session.id, user_id: session.user_id });
             }
             if !session.is_active(now) {
                 return Ok(Rotation::Invalid);

@@ -6,8 +6,10 @@ use veza_core::store::StoreError;
 
 /// `(name, sql)` in order; the position + 1 is the version. Never edit a shipped one: the
 /// files live on users' devices. Add a new one, mirrored in `migrations/postgres`.
-pub(crate) const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_accounts", include_str!("../../migrations/sqlite/0001_accounts.sql"))];
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_accounts", include_str!("../../migrations/sqlite/0001_accounts.sql")),
+    ("0002_audit", include_str!("../../migrations/sqlite/0002_audit.sql")),
+];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<usize, StoreError> {
     let current: usize = conn

@@ -3,6 +3,7 @@
 //! pool; both run on tokio's blocking pool, never on the async threads.
 
 mod accounts;
+mod audit;
 mod migrate;
 
 use r2d2_sqlite::SqliteConnectionManager;

@@ -67,7 +67,7 @@ pub enum Rotation {
     /// It was the session's live token: now dead, `next` is live, the session extended.
     Rotated { session: Session, user: Box<User> },
     /// It had been rotated already: the session is now revoked.
-    Reused { session_id: Uuid },
+    Reused { session_id: Uuid, user_id: Uuid },
     /// Unknown, or its session is revoked or expired.
     Invalid,
 }

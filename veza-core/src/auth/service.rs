@@ -8,6 +8,7 @@ use super::{
     TokenHash, TokenKeys,
 };
 use crate::Ports;
+use crate::audit::{AuditAction, AuditEvent, AuditLog};
 use crate::pagination::{Page, PageRequest};
 use crate::users::{CreateUser, Role, User, UserService};
 
@@ -90,12 +91,18 @@ pub struct AuthService {
     ports: Ports,
     config: AuthConfig,
     users: UserService,
+    audit: AuditLog,
 }
 
 impl AuthService {
     /// `users` brings the password hasher the service shares with account administration.
-    pub fn new(ports: Ports, config: AuthConfig, users: UserService) -> Self {
-        Self { ports, config, users }
+    pub fn new(ports: Ports, config: AuthConfig, users: UserService, audit: AuditLog) -> Self {
+        Self { ports, config, users, audit }
+    }
+
+    /// An event by the signed-in caller about their own account.
+    fn own_event<'a>(action: AuditAction, user_id: Uuid, client: &'a ClientInfo) -> AuditEvent<'a> {
+        AuditEvent::new(action).actor(user_id).target(user_id).from_client(client)
     }
 
     pub fn config(&self) -> &AuthConfig {
@@ -122,6 +129,7 @@ impl AuthService {
             })
             .await?;
         let tokens = self.start_session(&user, client).await?;
+        self.audit.record(Self::own_event(AuditAction::Registered, user.id, client)).await;
         Ok((user, tokens))
     }
 
@@ -160,17 +168,30 @@ impl AuthService {
                 false
             }
         };
-        let Some(user) = user.filter(|_| verified) else {
-            for key in &keys {
-                self.ports.rate_limiter.hit(key, now, self.config.login_window).await?;
+        let user = match user {
+            Some(user) if verified => user,
+            known => {
+                for key in &keys {
+                    self.ports.rate_limiter.hit(key, now, self.config.login_window).await?;
+                }
+                // The attempted login is not kept: people type passwords into that field.
+                let failed = AuditEvent::new(AuditAction::LoginFailed).from_client(client);
+                let failed = match known {
+                    Some(user) => failed.target(user.id).detail("wrong password"),
+                    None => failed.detail("unknown account"),
+                };
+                self.audit.record(failed).await;
+                return Err(AuthError::InvalidCredentials);
             }
-            return Err(AuthError::InvalidCredentials);
         };
         if user.is_suspended() {
+            let refused = AuditEvent::new(AuditAction::LoginFailed).target(user.id);
+            self.audit.record(refused.from_client(client).detail("account suspended")).await;
             return Err(AuthError::Suspended);
         }
         self.ports.rate_limiter.clear(&keys[0]).await?;
         let tokens = self.start_session(&user, client).await?;
+        self.audit.record(Self::own_event(AuditAction::Login, user.id, client)).await;
         Ok(LoginOutcome::SignedIn { user, tokens })
     }
 
@@ -238,7 +259,11 @@ impl AuthService {
     /// # Errors
     /// `RefreshTokenReused` (and the session is revoked) if it had been used before;
     /// `InvalidRefreshToken` if unknown, expired, revoked, or the account is suspended.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<(User, TokenPair), AuthError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client: &ClientInfo,
+    ) -> Result<(User, TokenPair), AuthError> {
         if refresh_token.is_empty() || refresh_token.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(AuthError::InvalidRefreshToken);
         }
@@ -260,8 +285,11 @@ impl AuthService {
                 Ok((*user, tokens))
             }
             Rotation::Rotated { .. } | Rotation::Invalid => Err(AuthError::InvalidRefreshToken),
-            Rotation::Reused { session_id } => {
+            Rotation::Reused { session_id, user_id } => {
                 tracing::warn!(%session_id, "refresh token reused; session revoked");
+                let event = AuditEvent::new(AuditAction::RefreshTokenReused).target(user_id);
+                let detail = format!("session {session_id} revoked");
+                self.audit.record(event.from_client(client).detail(detail)).await;
                 Err(AuthError::RefreshTokenReused)
             }
         }
@@ -296,9 +324,14 @@ impl AuthService {
     ///
     /// # Errors
     /// Only storage failures.
-    pub async fn logout(&self, principal: &Principal) -> Result<(), AuthError> {
+    pub async fn logout(
+        &self,
+        principal: &Principal,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
         let now = self.ports.clock.now();
         self.ports.sessions.revoke_session(principal.user.id, principal.session_id, now).await?;
+        self.audit.record(Self::own_event(AuditAction::Logout, principal.user.id, client)).await;
         Ok(())
     }
 
@@ -306,9 +339,14 @@ impl AuthService {
     ///
     /// # Errors
     /// Only storage failures.
-    pub async fn logout_all(&self, principal: &Principal) -> Result<(), AuthError> {
+    pub async fn logout_all(
+        &self,
+        principal: &Principal,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
         let now = self.ports.clock.now();
         self.ports.sessions.revoke_all_sessions(principal.user.id, now).await?;
+        self.audit.record(Self::own_event(AuditAction::LogoutAll, principal.user.id, client)).await;
         Ok(())
     }
 
@@ -332,13 +370,15 @@ impl AuthService {
         &self,
         principal: &Principal,
         session_id: Uuid,
+        client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let now = self.ports.clock.now();
-        if self.ports.sessions.revoke_session(principal.user.id, session_id, now).await? {
-            Ok(())
-        } else {
-            Err(AuthError::SessionNotFound)
+        if !self.ports.sessions.revoke_session(principal.user.id, session_id, now).await? {
+            return Err(AuthError::SessionNotFound);
         }
+        let event = Self::own_event(AuditAction::SessionRevoked, principal.user.id, client);
+        self.audit.record(event.detail(format!("session {session_id}"))).await;
+        Ok(())
     }
 
     /// A short-lived token the chat server accepts (`aud: veza-chat`).

@@ -1,10 +1,11 @@
-//! The storage port contract for accounts and sessions.
+//! The storage port contract for accounts, sessions and the audit log.
 
 use std::sync::Arc;
 use time::Duration;
 use uuid::Uuid;
 
 use super::{new_user, now, unique_tag};
+use crate::audit::{AuditEntry, AuditFilter};
 use crate::auth::{NewSession, Rotation, TokenHash};
 use crate::pagination::PageRequest;
 use crate::store::{AccountStore, Conflict, StoreError};
@@ -50,6 +51,8 @@ macro_rules! account_store_contract {
             sessions_list_newest_first_active_only_and_paginate,
             a_session_is_revoked_only_by_its_owner,
             revoking_all_sessions_bumps_the_token_version,
+            audit_entries_list_newest_first_filtered_and_paginated,
+            concurrent_audit_appends_are_all_kept,
         );
     };
     ($fresh:path => optional) => {
@@ -189,7 +192,7 @@ pub async fn a_refresh_token_rotates_once_and_its_reuse_revokes_the_session(
         other => panic!("expected a rotation, got {other:?}"),
     }
     let reuse = store.rotate_refresh_token(&first, &third, later, expires).await.unwrap();
-    assert_eq!(reuse, Rotation::Reused { session_id: session.id });
+    assert_eq!(reuse, Rotation::Reused { session_id: session.id, user_id: user.id });
     let (revoked, _) = store.session_with_user(session.id).await.unwrap().unwrap();
     assert!(revoked.revoked_at.is_some(), "reuse revokes the session");
     let after = store.rotate_refresh_token(&second, &third, later, expires).await.unwrap();
@@ -292,4 +295,77 @@ pub async fn revoking_all_sessions_bumps_the_token_version(store: Arc<dyn Accoun
     let (untouched, _) = store.session_with_user(kept.id).await.unwrap().unwrap();
     assert_eq!(untouched.revoked_at, None);
     assert_eq!(store.user_by_id(bystander.id).await.unwrap().unwrap().token_version, 0);
+}
+
+fn audit_entry(action: &str, actor: Option<Uuid>, target: Option<Uuid>) -> AuditEntry {
+    AuditEntry {
+        id: Uuid::now_v7(),
+        action: action.to_owned(),
+        actor_id: actor,
+        target_id: target,
+        ip: Some("2001:db8::1".into()),
+        user_agent: Some("contract-test/1.0".into()),
+        detail: Some("detail".into()),
+        occurred_at: now(),
+    }
+}
+
+pub async fn audit_entries_list_newest_first_filtered_and_paginated(store: Arc<dyn AccountStore>) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let entries = [
+        audit_entry("auth.login", Some(alice), Some(alice)),
+        audit_entry("auth.login_failed", None, Some(bob)),
+        audit_entry("admin.role_changed", Some(alice), Some(bob)),
+        audit_entry("auth.login", Some(bob), Some(bob)),
+    ];
+    for entry in &entries {
+        store.append_audit(entry).await.unwrap();
+    }
+    let all = store.list_audit(&AuditFilter::default(), PageRequest::first(100)).await.unwrap();
+    let ours: Vec<_> = all.iter().filter(|e| entries.iter().any(|x| x.id == e.id)).collect();
+    assert_eq!(ours.len(), 4);
+    assert_eq!(*ours[0], entries[3], "newest first, every field read back");
+
+    let about_bob = AuditFilter { target_id: Some(bob), ..AuditFilter::default() };
+    let ids: Vec<_> = store
+        .list_audit(&about_bob, PageRequest::first(10))
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, [entries[3].id, entries[2].id, entries[1].id]);
+
+    let by_alice = AuditFilter { actor_id: Some(alice), ..AuditFilter::default() };
+    let first = store.list_audit(&by_alice, PageRequest::first(1)).await.unwrap();
+    assert_eq!(first.len(), 2, "limit + 1 rows");
+    assert_eq!(first[0].id, entries[2].id);
+    let next = PageRequest { limit: 1, after: Some(entries[2].id) };
+    let rest = store.list_audit(&by_alice, next).await.unwrap();
+    assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), [entries[0].id]);
+
+    let logins = AuditFilter {
+        action: Some("auth.login".into()),
+        target_id: Some(bob),
+        ..AuditFilter::default()
+    };
+    let found = store.list_audit(&logins, PageRequest::first(10)).await.unwrap();
+    assert_eq!(found.iter().map(|e| e.id).collect::<Vec<_>>(), [entries[3].id]);
+}
+
+pub async fn concurrent_audit_appends_are_all_kept(store: Arc<dyn AccountStore>) {
+    let target = Uuid::now_v7();
+    let appends: Vec<_> = (0..50)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store.append_audit(&audit_entry("auth.login", None, Some(target))).await
+            })
+        })
+        .collect();
+    for append in appends {
+        append.await.unwrap().unwrap();
+    }
+    let filter = AuditFilter { target_id: Some(target), ..AuditFilter::default() };
+    assert_eq!(store.list_audit(&filter, PageRequest::first(100)).await.unwrap().len(), 50);
 }

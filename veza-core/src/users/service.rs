@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::{DisplayName, Email, NewUser, Role, User, Username};
 use crate::Ports;
+use crate::audit::{Actor, AuditAction, AuditLog};
 use crate::auth::service::could_name_an_account;
 use crate::auth::{AuthError, HashParams, PasswordHasher, check_password_policy};
 
@@ -21,11 +22,12 @@ pub struct CreateUser {
 pub struct UserService {
     ports: Ports,
     hasher: PasswordHasher,
+    audit: AuditLog,
 }
 
 impl UserService {
-    pub fn new(ports: Ports, params: HashParams) -> Self {
-        Self { ports, hasher: PasswordHasher::new(params) }
+    pub fn new(ports: Ports, params: HashParams, audit: AuditLog) -> Self {
+        Self { ports, hasher: PasswordHasher::new(params), audit }
     }
 
     pub(crate) fn hasher(&self) -> &PasswordHasher {
@@ -86,10 +88,14 @@ impl UserService {
 
     /// # Errors
     /// `UserNotFound` if no account matches `ident`.
-    pub async fn set_role(&self, ident: &str, role: Role) -> Result<User, AuthError> {
+    pub async fn set_role(&self, ident: &str, role: Role, by: &Actor) -> Result<User, AuthError> {
         let user = self.find(ident).await?;
         let now = self.ports.clock.now();
-        self.ports.users.set_role(user.id, role, now).await?.ok_or(AuthError::UserNotFound)
+        let updated =
+            self.ports.users.set_role(user.id, role, now).await?.ok_or(AuthError::UserNotFound)?;
+        let change = format!("{} -> {}", user.role, updated.role);
+        self.audit.record(by.event(AuditAction::RoleChanged).target(user.id).detail(change)).await;
+        Ok(updated)
     }
 
     /// Suspends or reinstates an account. A suspended account cannot log in, and its access
@@ -97,10 +103,23 @@ impl UserService {
     ///
     /// # Errors
     /// `UserNotFound` if no account matches `ident`.
-    pub async fn set_suspended(&self, ident: &str, suspended: bool) -> Result<User, AuthError> {
+    pub async fn set_suspended(
+        &self,
+        ident: &str,
+        suspended: bool,
+        by: &Actor,
+    ) -> Result<User, AuthError> {
         let user = self.find(ident).await?;
         let now = self.ports.clock.now();
         let at = suspended.then_some(user.suspended_at.unwrap_or(now));
-        self.ports.users.set_suspended(user.id, at, now).await?.ok_or(AuthError::UserNotFound)
+        let updated = self
+            .ports
+            .users
+            .set_suspended(user.id, at, now)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        let action = if suspended { AuditAction::Suspended } else { AuditAction::Unsuspended };
+        self.audit.record(by.event(action).target(user.id)).await;
+        Ok(updated)
     }
 }

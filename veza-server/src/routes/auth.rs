@@ -182,9 +182,10 @@ async fn login(
     ))]
 async fn refresh(
     State(state): State<AppState>,
+    Client(client): Client,
     Body(body): Body<RefreshBody>,
 ) -> Result<Json<AuthResponse>, Problem> {
-    let (user, tokens) = state.services.auth.refresh(&body.refresh_token).await?;
+    let (user, tokens) = state.services.auth.refresh(&body.refresh_token, &client).await?;
     Ok(Json(AuthResponse::new(&user, tokens)))
 }
 
@@ -193,9 +194,10 @@ async fn refresh(
     responses((status = 204), (status = 401, body = Problem)))]
 async fn logout(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
 ) -> Result<StatusCode, Problem> {
-    state.services.auth.logout(&principal).await?;
+    state.services.auth.logout(&principal, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -204,9 +206,10 @@ async fn logout(
     responses((status = 204), (status = 401, body = Problem)))]
 async fn logout_all(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
 ) -> Result<StatusCode, Problem> {
-    state.services.auth.logout_all(&principal).await?;
+    state.services.auth.logout_all(&principal, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -240,10 +243,11 @@ async fn list_sessions(
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn revoke_session(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(principal): Authenticated,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, Problem> {
-    state.services.auth.revoke_session(&principal, id).await?;
+    state.services.auth.revoke_session(&principal, id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
