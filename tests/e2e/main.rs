@@ -1,6 +1,7 @@
 //! End-to-end tests over HTTP against a real server on a free port. Run on SQLite by
 //! default; with `VEZA_DATABASE_URL=postgres://…` the same tests run on PostgreSQL.
 
+mod admin;
 mod auth;
 mod hostile;
 mod ops;

@@ -7,4 +7,5 @@ pub mod postgres;
 
 pub mod sqlite;
 
+mod like;
 mod time_text;

@@ -4,10 +4,12 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use time::format_description::well_known::Rfc3339;
 use veza_cli::settings::{ConfigArgs, LogFormat, Settings};
 use veza_cli::wiring::{self, Store};
-use veza_core::audit::Actor;
+use veza_core::audit::{Actor, AuditFilter};
 use veza_core::auth::{AuthError, HashParams};
+use veza_core::pagination::PageRequest;
 use veza_core::users::{CreateUser, Role, User};
 use veza_server::ServerConfig;
 
@@ -44,6 +46,18 @@ enum Command {
     /// Administer accounts
     #[command(subcommand)]
     User(UserCommand),
+    /// Read the audit log of security events, newest first
+    Audit {
+        /// Only events about this account (id, username or e-mail)
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this event, e.g. auth.login_failed
+        #[arg(long)]
+        action: Option<String>,
+        /// How many events (1–100)
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +137,7 @@ async fn run(command: Command, settings: &Settings, json: bool) -> Result<ExitCo
         }
         Command::Doctor => doctor(settings, json).await,
         Command::User(command) => user(command, settings, json).await,
+        Command::Audit { user, action, limit } => audit(settings, user, action, limit, json).await,
     }
 }
 
@@ -195,14 +210,7 @@ async fn doctor(settings: &Settings, json: bool) -> Result<ExitCode, String> {
 async fn user(command: UserCommand, settings: &Settings, json: bool) -> Result<ExitCode, String> {
     let store = Store::open(settings).await?;
     store.migrate().await?;
-    // Admin commands never sign anyone in, so they need no signing key; a throwaway one
-    // avoids generating the deployment's secret from an admin shell.
-    let keys = veza_core::auth::TokenKeys::new(
-        veza_core::auth::AuthService::generate_secret().as_bytes(),
-        None,
-        wiring::TOKEN_ISSUER,
-    );
-    let users = wiring::services(&store, keys, HashParams::OWASP).users;
+    let users = wiring::services(&store, throwaway_keys(), HashParams::OWASP).users;
     let (user, verb) = match command {
         UserCommand::Create { email, username, role, display_name, password_stdin } => {
             let role = parse_role(&role)?;
@@ -229,6 +237,57 @@ async fn user(command: UserCommand, settings: &Settings, json: bool) -> Result<E
         &format!("{verb} {} ({}, {})", user.username.as_str(), user.id, user.role),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(
+    settings: &Settings,
+    user: Option<String>,
+    action: Option<String>,
+    limit: i64,
+    json: bool,
+) -> Result<ExitCode, String> {
+    let store = Store::open(settings).await?;
+    store.migrate().await?;
+    let services = wiring::services(&store, throwaway_keys(), HashParams::OWASP);
+    let target_id = match user {
+        Some(ident) => Some(services.users.find(&ident).await.map_err(describe)?.id),
+        None => None,
+    };
+    let page = PageRequest::parse(Some(limit), None).map_err(|e| format!("--limit: {e}"))?;
+    let filter = AuditFilter { actor_id: None, target_id, action };
+    let entries = services.audit.list(&filter, page).await.map_err(|e| e.to_string())?.items;
+    for e in &entries {
+        if json {
+            let line = json!({
+                "id": e.id, "action": e.action, "actor_id": e.actor_id, "target_id": e.target_id,
+                "ip": e.ip, "user_agent": e.user_agent, "detail": e.detail,
+                "occurred_at": e.occurred_at.format(&Rfc3339).unwrap_or_default(),
+            });
+            println!("{line}");
+        } else {
+            let at = e.occurred_at.format(&Rfc3339).unwrap_or_default();
+            let id = |v: Option<uuid::Uuid>| v.map_or_else(|| "-".to_owned(), |id| id.to_string());
+            println!(
+                "{at}  {:<26} actor={} target={} ip={} {}",
+                e.action,
+                id(e.actor_id),
+                id(e.target_id),
+                e.ip.as_deref().unwrap_or("-"),
+                e.detail.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Admin commands never sign anyone in, so they need no signing key; a throwaway one avoids
+/// generating the deployment's secret from an admin shell.
+fn throwaway_keys() -> veza_core::auth::TokenKeys {
+    veza_core::auth::TokenKeys::new(
+        veza_core::auth::AuthService::generate_secret().as_bytes(),
+        None,
+        wiring::TOKEN_ISSUER,
+    )
 }
 
 fn parse_role(role: &str) -> Result<Role, String> {

@@ -215,3 +215,34 @@ fn a_bad_database_url_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("sqlite:// or postgres://"), "{stderr}");
 }
+
+#[test]
+fn audit_lists_what_operators_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = ["user", "create", "--email", "aud@example.com", "--username", "audited"];
+    stdout_json(&run(
+        veza(dir.path()).args(create).args(["--password-stdin", "--json"]),
+        &format!("{PASSWORD}\n"),
+    ));
+    stdout_json(&run(
+        veza(dir.path()).args(["user", "set-role", "audited", "creator", "--json"]),
+        "",
+    ));
+    stdout_json(&run(veza(dir.path()).args(["user", "suspend", "audited", "--json"]), ""));
+
+    let output = run(veza(dir.path()).args(["audit", "--user", "audited", "--json"]), "");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<_> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["admin.user_suspended", "admin.role_changed"], "newest first");
+    assert_eq!(lines[0]["detail"], "via veza CLI");
+    assert_eq!(lines[1]["actor_id"], Value::Null);
+
+    let text = run(veza(dir.path()).args(["audit", "--action", "admin.role_changed"]), "");
+    assert!(String::from_utf8_lossy(&text.stdout).contains("listener -> creator"));
+    let unknown = run(veza(dir.path()).args(["audit", "--user", "ghost"]), "");
+    assert_eq!(unknown.status.code(), Some(1));
+}

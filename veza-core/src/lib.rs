@@ -3,6 +3,7 @@
 //! `veza-adapters` implement the ports, and `veza-server`, `veza-cli` and `veza-ffi` call the
 //! services.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod clock;

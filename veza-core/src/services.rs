@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::admin::AdminService;
 use crate::audit::{AuditLog, AuditStore};
 use crate::auth::{AuthConfig, AuthService, SessionStore};
 use crate::clock::{Clock, IdGenerator};
@@ -22,6 +23,7 @@ pub struct Ports {
 
 #[derive(Clone)]
 pub struct Services {
+    pub admin: AdminService,
     pub auth: AuthService,
     pub users: UserService,
     pub audit: AuditLog,
@@ -34,6 +36,7 @@ impl Services {
         // One password hasher (its worker threads and their memory) for the whole process.
         let users = UserService::new(ports.clone(), config.hash_params, audit.clone());
         let auth = AuthService::new(ports.clone(), config, users.clone(), audit.clone());
-        Self { auth, users, audit, health: ports.health }
+        let admin = AdminService::new(ports.clone(), users.clone(), audit.clone());
+        Self { admin, auth, users, audit, health: ports.health }
     }
 }

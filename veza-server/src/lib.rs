@@ -58,6 +58,7 @@ pub struct AppState {
     info(title = "Veza API", description = "The backend of a collaborative audio platform."),
     modifiers(&BearerAuth),
     tags((name = "auth", description = "Sign-up, sign-in, tokens and sessions"),
+         (name = "admin", description = "User administration, moderation and the audit log"),
          (name = "operations", description = "Health, readiness and metrics")),
 )]
 struct ApiDoc;
@@ -83,6 +84,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::ops::router())
         .nest("/api/v1/auth", routes::auth::router())
+        .nest("/api/v1/admin", routes::admin::router())
 }
 
 /// The whole application: API routes, `/docs`, and the middleware every request crosses.

@@ -177,6 +177,16 @@ impl From<AuthError> for Problem {
                 "This refresh token was already used; the session has been revoked.",
             ),
             AuthError::SessionNotFound | AuthError::UserNotFound => Problem::not_found(),
+            AuthError::Forbidden => Problem::new(
+                S::FORBIDDEN,
+                "forbidden",
+                Some("Your role does not allow this.".into()),
+            ),
+            AuthError::CannotModifySelf => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "cannot_modify_self",
+                Some("Admins cannot change their own role or suspend themselves.".into()),
+            ),
             AuthError::BadPage(err) => err.into(),
             AuthError::Store(err) => Problem::internal(&err),
         }

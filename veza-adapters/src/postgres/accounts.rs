@@ -196,6 +196,25 @@ impl UserStore for PgStore {
         .transpose()
     }
 
+    async fn search_users(&self, query: &str, page: PageRequest) -> Result<Vec<User>, StoreError> {
+        sqlx::query_as::<_, UserRow>(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE (email LIKE $1 ESCAPE '\\' OR username_key LIKE $1 ESCAPE '\\' \
+             OR lower(display_name) LIKE $1 ESCAPE '\\') AND ($2::uuid IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(crate::like::contains_pattern(query))
+        .bind(page.after)
+        .bind(i64::from(page.fetch_limit()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(pg_error)?
+        .into_iter()
+        .map(User::try_from)
+        .collect()
+    }
+
     async fn set_suspended(
         &self,
         id: Uuid,

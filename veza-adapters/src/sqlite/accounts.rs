@@ -147,6 +147,23 @@ impl UserStore for SqliteStore {
         .await
     }
 
+    async fn search_users(&self, query: &str, page: PageRequest) -> Result<Vec<User>, StoreError> {
+        let pattern = crate::like::contains_pattern(query);
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE (email LIKE ?1 ESCAPE '\\' \
+                 OR username_key LIKE ?1 ESCAPE '\\' OR lower(display_name) LIKE ?1 ESCAPE '\\') \
+                 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+            ))?
+            .query_map(
+                params![pattern, page.after.map(|id| id.to_string()), page.fetch_limit()],
+                |row| user_from_row(row, 0),
+            )?
+            .collect()
+        })
+        .await
+    }
+
     async fn set_suspended(
         &self,
         id: Uuid,

@@ -44,6 +44,12 @@ pub enum AuthError {
     SessionNotFound,
     #[error("user not found")]
     UserNotFound,
+    /// Signed in, but the role does not allow it.
+    #[error("not allowed")]
+    Forbidden,
+    /// An admin tried to demote or suspend their own account.
+    #[error("cannot change your own role or suspension")]
+    CannotModifySelf,
     #[error(transparent)]
     BadPage(#[from] PageError),
     #[error("storage failed")]

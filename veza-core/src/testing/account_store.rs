@@ -44,6 +44,7 @@ macro_rules! account_store_contract {
             racing_registrations_create_exactly_one_account,
             roles_and_suspensions_are_stored,
             unknown_users_are_none,
+            users_are_searched_by_any_name_without_case_and_literally,
             a_session_reads_back_with_its_user,
             a_refresh_token_rotates_once_and_its_reuse_revokes_the_session,
             racing_refreshes_with_one_token_rotate_exactly_once,
@@ -368,4 +369,36 @@ pub async fn concurrent_audit_appends_are_all_kept(store: Arc<dyn AccountStore>)
     }
     let filter = AuditFilter { target_id: Some(target), ..AuditFilter::default() };
     assert_eq!(store.list_audit(&filter, PageRequest::first(100)).await.unwrap().len(), 50);
+}
+
+pub async fn users_are_searched_by_any_name_without_case_and_literally(
+    store: Arc<dyn AccountStore>,
+) {
+    let tag = unique_tag("Find");
+    let mut wanted = new_user(&tag);
+    wanted.display_name = crate::users::DisplayName::parse("Ana 100% Real_Name").unwrap();
+    store.insert_user(&wanted).await.unwrap();
+    let other = insert(&store, &unique_tag("else")).await;
+    let search = |q: String| {
+        let store = Arc::clone(&store);
+        async move {
+            let rows = store.search_users(&q, PageRequest::first(100)).await.unwrap();
+            rows.into_iter().map(|u| u.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search(tag.to_uppercase()).await, [wanted.id], "by username, any case");
+    assert_eq!(search(wanted.email.as_str().to_owned()).await, [wanted.id], "by e-mail");
+    assert!(search("100% real".into()).await.contains(&wanted.id), "by display name");
+    assert!(!search("%".into()).await.contains(&other.id), "% is literal");
+    assert!(!search("a_a".into()).await.contains(&wanted.id), "_ is literal");
+    let everyone = search(String::new()).await;
+    let (w, o) = (
+        everyone.iter().position(|id| *id == wanted.id).unwrap(),
+        everyone.iter().position(|id| *id == other.id).unwrap(),
+    );
+    assert!(o < w, "newest first");
+    let first = store.search_users("", PageRequest::first(1)).await.unwrap();
+    let next = PageRequest { limit: 1, after: Some(first[0].id) };
+    let second = store.search_users("", next).await.unwrap();
+    assert_ne!(first[0].id, second[0].id, "the cursor moves on");
 }

@@ -3,6 +3,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{NewUser, Role, User};
+use crate::pagination::PageRequest;
 use crate::store::StoreError;
 
 /// Persistence of accounts.
@@ -26,6 +27,11 @@ pub trait UserStore: Send + Sync {
         role: Role,
         now: OffsetDateTime,
     ) -> Result<Option<User>, StoreError>;
+
+    /// Accounts whose e-mail, username or display name contains `query` (without case; `%`
+    /// and `_` are literal), newest first, at most `page.fetch_limit()`. An empty query
+    /// matches every account.
+    async fn search_users(&self, query: &str, page: PageRequest) -> Result<Vec<User>, StoreError>;
 
     /// Suspends (`Some(time)`) or lifts a suspension (`None`); `None` if no such account.
     async fn set_suspended(
