@@ -2,7 +2,9 @@
 //! default; with `VEZA_DATABASE_URL=postgres://…` the same tests run on PostgreSQL.
 
 mod auth;
+mod cookies;
 mod hostile;
 mod ops;
 mod support;
 mod tokens;
+mod two_factor;

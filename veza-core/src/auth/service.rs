@@ -81,6 +81,7 @@ impl std::fmt::Debug for TokenPair {
 }
 
 #[derive(Clone)]
+#[expect(clippy::large_enum_variant, reason = "one short-lived value per sign-in")]
 pub enum LoginOutcome {
     SignedIn {
         user: User,

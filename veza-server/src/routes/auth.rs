@@ -227,7 +227,9 @@ async fn refresh(
     }
     let refresh_token =
         cookies::cookie(&headers, cookies::REFRESH_COOKIE).ok_or(AuthError::InvalidRefreshToken)?;
-    cookies::check_csrf(&headers)?;
+    if !cookies::csrf_matches(&headers) {
+        return Err(Problem::csrf_failed());
+    }
     let (user, tokens) = state.services.auth.refresh(refresh_token, &client).await?;
     let csrf = cookies::cookie(&headers, cookies::CSRF_COOKIE);
     let cookies = SetCookies::session(&state, &tokens, csrf);
