@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use totp_rs::{Builder, Secret, Totp};
-use veza_core::audit::{AuditAction, AuditFilter};
+use veza_core::audit::{Actor, AuditAction, AuditFilter};
 use veza_core::clock::{Clock, ManualClock};
 use veza_core::pagination::PageRequest;
 
@@ -452,4 +452,15 @@ async fn two_factor_changes_need_a_signed_in_caller_and_well_formed_bodies() {
     let extra = json!({"challenge_token": "x", "code": "123456", "admin": true});
     let response = server.post("/api/v1/auth/2fa/verify", extra).await;
     expect_problem(response, StatusCode::BAD_REQUEST, "malformed_request").await;
+}
+
+#[tokio::test]
+async fn a_challenge_for_an_account_suspended_since_is_refused() {
+    let (server, clock) = clocked_server().await;
+    let account = with_two_factor(&server, "suspect", clock.now()).await;
+    let token = challenge(&server, "suspect").await;
+    server.services.users.set_suspended("suspect", true, &Actor::operator()).await.unwrap();
+    clock.advance(STEP);
+    let response = verify(&server, &token, &code_at(&account.totp, clock.now())).await;
+    expect_problem(response, StatusCode::FORBIDDEN, "account_suspended").await;
 }
