@@ -3,7 +3,9 @@
 
 mod admin;
 mod auth;
+mod cookies;
 mod hostile;
 mod ops;
 mod support;
 mod tokens;
+mod two_factor;

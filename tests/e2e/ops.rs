@@ -72,6 +72,10 @@ async fn the_openapi_document_describes_every_route_served() {
         ("/api/v1/auth/sessions/{id}", "delete"),
         ("/api/v1/auth/me", "get"),
         ("/api/v1/auth/chat/token", "post"),
+        ("/api/v1/auth/2fa/setup", "post"),
+        ("/api/v1/auth/2fa/enable", "post"),
+        ("/api/v1/auth/2fa/verify", "post"),
+        ("/api/v1/auth/2fa/disable", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -86,7 +90,7 @@ async fn the_openapi_document_describes_every_route_served() {
             "{method} {path} undocumented"
         );
     }
-    assert_eq!(paths.len(), 17, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 21, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
 }
 
 #[tokio::test]

@@ -5,11 +5,13 @@
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use veza_cli::settings::{Database, Secret, Settings};
 use veza_core::Services;
 use veza_core::auth::HashParams;
+use veza_core::clock::{Clock, ManualClock, SystemClock};
 use veza_server::ServerConfig;
 
 pub const JWT_SECRET: &str = "e2e-test-secret-that-is-at-least-32-bytes-long";
@@ -57,6 +59,16 @@ impl TestServer {
     }
 
     pub async fn start_with(config: ServerConfig) -> Self {
+        Self::start_on(config, Arc::new(SystemClock)).await
+    }
+
+    /// A server whose core reads time from `clock`: tests step it through TOTP windows and
+    /// expiries instead of waiting.
+    pub async fn start_with_clock(clock: Arc<ManualClock>) -> Self {
+        Self::start_on(ServerConfig::default(), clock).await
+    }
+
+    async fn start_on(config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database = database_for_test(data_dir.path()).await;
         let settings = Settings {
@@ -69,9 +81,10 @@ impl TestServer {
             jwt_secret: Some(Secret(JWT_SECRET.into())),
             chat_jwt_secret: None,
         };
-        let services = veza_cli::wiring::prepare(&settings, HashParams::FAST_FOR_TESTS)
-            .await
-            .expect("services");
+        let services =
+            veza_cli::wiring::prepare_with_clock(&settings, HashParams::FAST_FOR_TESTS, clock)
+                .await
+                .expect("services");
         let app = veza_server::app(services.clone(), &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));

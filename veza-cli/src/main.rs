@@ -148,7 +148,10 @@ async fn serve(settings: &Settings) -> Result<ExitCode, String> {
         .iter()
         .map(|o| o.parse().map_err(|_| format!("VEZA_CORS_ORIGINS: {o:?} is not a valid origin")))
         .collect::<Result<_, _>>()?;
-    let config = ServerConfig { cors_origins, ..ServerConfig::default() };
+    // Browsers drop `Secure` cookies over plain HTTP, so only mark them when served over HTTPS.
+    let secure_cookies =
+        settings.public_url.as_deref().is_some_and(|url| url.starts_with("https://"));
+    let config = ServerConfig { cors_origins, secure_cookies, ..ServerConfig::default() };
     let app = veza_server::app(services, &config);
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await

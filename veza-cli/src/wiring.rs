@@ -6,7 +6,7 @@ use veza_adapters::memory::MemoryRateLimiter;
 use veza_adapters::postgres::PgStore;
 use veza_adapters::sqlite::SqliteStore;
 use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
-use veza_core::clock::{SystemClock, UuidV7Ids};
+use veza_core::clock::{Clock, SystemClock, UuidV7Ids};
 use veza_core::store::AccountStore;
 use veza_core::{Ports, Services};
 
@@ -82,14 +82,25 @@ pub fn token_keys(settings: &Settings) -> Result<TokenKeys, String> {
 
 /// Core services over `store`, with the in-process rate limiter and system clock.
 pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Services {
+    services_with_clock(store, keys, hash_params, Arc::new(SystemClock))
+}
+
+/// As `services`, on `clock` (tests step a `ManualClock` through TOTP windows and expiries).
+pub fn services_with_clock(
+    store: &Store,
+    keys: TokenKeys,
+    hash_params: HashParams,
+    clock: Arc<dyn Clock>,
+) -> Services {
     let accounts = store.accounts();
     let ports = Ports {
         users: accounts.clone(),
         sessions: accounts.clone(),
+        two_factor: accounts.clone(),
         audit: accounts.clone(),
         health: accounts,
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
-        clock: Arc::new(SystemClock),
+        clock,
         ids: Arc::new(UuidV7Ids),
     };
     let mut config = AuthConfig::new(keys);
@@ -103,6 +114,18 @@ pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Serv
 /// # Errors
 /// A one-line message naming what failed.
 pub async fn prepare(settings: &Settings, hash_params: HashParams) -> Result<Services, String> {
+    prepare_with_clock(settings, hash_params, Arc::new(SystemClock)).await
+}
+
+/// As `prepare`, on `clock`.
+///
+/// # Errors
+/// A one-line message naming what failed.
+pub async fn prepare_with_clock(
+    settings: &Settings,
+    hash_params: HashParams,
+    clock: Arc<dyn Clock>,
+) -> Result<Services, String> {
     secrets::create_private_dir(&settings.data_dir).map_err(|e| {
         format!("cannot create data directory {}: {e}", settings.data_dir.display())
     })?;
@@ -112,5 +135,5 @@ pub async fn prepare(settings: &Settings, hash_params: HashParams) -> Result<Ser
         tracing::info!(applied, backend = settings.database.backend(), "database migrated");
     }
     let keys = token_keys(settings)?;
-    Ok(services(&store, keys, hash_params))
+    Ok(services_with_clock(&store, keys, hash_params, clock))
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::admin::AdminService;
 use crate::audit::{AuditLog, AuditStore};
-use crate::auth::{AuthConfig, AuthService, SessionStore};
+use crate::auth::{AuthConfig, AuthService, SessionStore, TwoFactorStore};
 use crate::clock::{Clock, IdGenerator};
 use crate::rate_limit::RateLimiter;
 use crate::store::StoreHealth;
@@ -14,6 +14,7 @@ use crate::users::{UserService, UserStore};
 pub struct Ports {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
+    pub two_factor: Arc<dyn TwoFactorStore>,
     pub audit: Arc<dyn AuditStore>,
     pub health: Arc<dyn StoreHealth>,
     pub rate_limiter: Arc<dyn RateLimiter>,

@@ -10,6 +10,7 @@ use veza_core::auth::{ClientInfo, Principal};
 use veza_core::pagination::{PageError, PageRequest};
 
 use crate::AppState;
+use crate::cookies;
 use crate::problem::Problem;
 
 /// `axum::Json` whose rejections (bad JSON, wrong types, unknown fields, too large, wrong
@@ -45,7 +46,8 @@ impl PageQuery {
     }
 }
 
-/// The caller, from `Authorization: Bearer <access token>`.
+/// The caller, from `Authorization: Bearer <access token>`, or else from the `veza_session`
+/// cookie, which on unsafe methods must come with a matching `X-CSRF-Token` (`cookies.rs`).
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Principal);
 
@@ -54,10 +56,17 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
         let Some(value) = parts.headers.get(AUTHORIZATION) else {
-            return Err(Problem::unauthorized(
-                "unauthenticated",
-                "Send an access token: Authorization: Bearer <token>.",
-            ));
+            let Some(token) = cookies::cookie(&parts.headers, cookies::SESSION_COOKIE) else {
+                return Err(Problem::unauthorized(
+                    "unauthenticated",
+                    "Send an access token: Authorization: Bearer <token>.",
+                ));
+            };
+            // Checked first: a forged cross-site request costs no session lookup.
+            if !cookies::is_safe(&parts.method) && !cookies::csrf_matches(&parts.headers) {
+                return Err(Problem::csrf_failed());
+            }
+            return Ok(Self(state.services.auth.authenticate(token).await?));
         };
         let token = value
             .to_str()
@@ -77,7 +86,9 @@ impl OptionalFromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Option<Self>, Problem> {
-        if parts.headers.contains_key(AUTHORIZATION) {
+        if parts.headers.contains_key(AUTHORIZATION)
+            || cookies::cookie(&parts.headers, cookies::SESSION_COOKIE).is_some()
+        {
             <Self as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
         } else {
             Ok(None)

@@ -3,6 +3,7 @@
 //! responses. The OpenAPI document is generated from the same route declarations that
 //! serve, so it describes exactly what runs.
 
+pub mod cookies;
 pub mod extract;
 pub mod problem;
 mod routes;
@@ -22,7 +23,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -39,11 +40,17 @@ pub struct ServerConfig {
     /// Origins allowed by CORS; empty: no cross-origin access.
     pub cors_origins: Vec<HeaderValue>,
     pub request_timeout: Duration,
+    /// Mark session cookies `Secure`: set when clients reach the server over HTTPS.
+    pub secure_cookies: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { cors_origins: Vec::new(), request_timeout: Duration::from_secs(30) }
+        Self {
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            secure_cookies: false,
+        }
     }
 }
 
@@ -51,6 +58,8 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub services: Services,
     pub metrics: PrometheusHandle,
+    /// `ServerConfig::secure_cookies`, for the handlers that set cookies.
+    pub secure_cookies: bool,
 }
 
 #[derive(OpenApi)]
@@ -72,6 +81,16 @@ impl Modify for BearerAuth {
             .components
             .get_or_insert_default()
             .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        // Browsers may send the session cookie instead (and X-CSRF-Token on unsafe methods).
+        let cookie = ApiKey::Cookie(ApiKeyValue::with_description(
+            cookies::SESSION_COOKIE,
+            "Set by login with \"cookie\": true; unsafe methods also need X-CSRF-Token equal \
+             to the veza_csrf cookie.",
+        ));
+        openapi
+            .components
+            .get_or_insert_default()
+            .add_security_scheme("session_cookie", SecurityScheme::ApiKey(cookie));
     }
 }
 
@@ -83,13 +102,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::ops::router())
-        .nest("/api/v1/auth", routes::auth::router())
+        .nest("/api/v1/auth", routes::auth::router().merge(routes::two_factor::router()))
         .nest("/api/v1/admin", routes::admin::router())
 }
 
 /// The whole application: API routes, `/docs`, and the middleware every request crosses.
 pub fn app(services: Services, config: &ServerConfig) -> Router {
-    let state = AppState { services, metrics: telemetry::prometheus() };
+    let state = AppState {
+        services,
+        metrics: telemetry::prometheus(),
+        secure_cookies: config.secure_cookies,
+    };
     let (api, openapi) = api_router().split_for_parts();
     let api =
         api.route_layer(axum::middleware::from_fn(telemetry::record_metrics)).with_state(state);

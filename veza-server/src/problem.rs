@@ -55,6 +55,15 @@ impl Problem {
         Self::new(StatusCode::UNAUTHORIZED, code, Some(detail.to_owned()))
     }
 
+    /// A cookie-authenticated unsafe request without the matching `X-CSRF-Token`.
+    pub fn csrf_failed() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            Some("Send the veza_csrf cookie's value in the X-CSRF-Token header.".to_owned()),
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", Some("No such resource.".to_owned()))
     }
@@ -175,6 +184,30 @@ impl From<AuthError> for Problem {
             AuthError::RefreshTokenReused => Problem::unauthorized(
                 "refresh_token_reused",
                 "This refresh token was already used; the session has been revoked.",
+            ),
+            AuthError::InvalidCode => {
+                Problem::unauthorized("invalid_code", "The code is wrong, expired or already used.")
+            }
+            AuthError::InvalidChallenge => Problem::unauthorized(
+                "invalid_challenge",
+                "The challenge token is invalid or expired; sign in again.",
+            ),
+            AuthError::TwoFactorAlreadyEnabled => Problem::new(
+                S::CONFLICT,
+                "two_factor_already_enabled",
+                Some("Two-factor authentication is already enabled.".into()),
+            ),
+            AuthError::TwoFactorNotEnabled => Problem::new(
+                S::CONFLICT,
+                "two_factor_not_enabled",
+                Some("Two-factor authentication is not enabled.".into()),
+            ),
+            AuthError::TwoFactorSetupRequired => Problem::new(
+                S::CONFLICT,
+                "two_factor_setup_required",
+                Some(
+                    "Call /auth/2fa/setup first, then enable with a code from that secret.".into(),
+                ),
             ),
             AuthError::SessionNotFound | AuthError::UserNotFound => Problem::not_found(),
             AuthError::Forbidden => Problem::new(

@@ -39,7 +39,10 @@ pub(super) fn optional_uuid_at(row: &Row<'_>, index: usize) -> rusqlite::Result<
         .transpose()
 }
 
-fn optional_time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
+pub(super) fn optional_time_at(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<OffsetDateTime>> {
     row.get::<_, Option<String>>(index)?
         .map(|s| time_text::parse(&s).map_err(|e| conversion(index, e)))
         .transpose()

@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod migrate;
+mod two_factor;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
@@ -145,6 +146,7 @@ mod tests {
     }
 
     veza_core::account_store_contract!(fresh);
+    veza_core::two_factor_store_contract!(fresh);
 
     #[tokio::test]
     async fn migrating_twice_applies_nothing_the_second_time() {

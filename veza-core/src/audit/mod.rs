@@ -25,10 +25,14 @@ pub enum AuditAction {
     RoleChanged,
     Suspended,
     Unsuspended,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    TwoFactorFailed,
+    RecoveryCodeUsed,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 10] = [
+    pub const ALL: [AuditAction; 14] = [
         AuditAction::Registered,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -39,6 +43,10 @@ impl AuditAction {
         AuditAction::RoleChanged,
         AuditAction::Suspended,
         AuditAction::Unsuspended,
+        AuditAction::TwoFactorEnabled,
+        AuditAction::TwoFactorDisabled,
+        AuditAction::TwoFactorFailed,
+        AuditAction::RecoveryCodeUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +61,10 @@ impl AuditAction {
             AuditAction::RoleChanged => "admin.role_changed",
             AuditAction::Suspended => "admin.user_suspended",
             AuditAction::Unsuspended => "admin.user_unsuspended",
+            AuditAction::TwoFactorEnabled => "auth.two_factor_enabled",
+            AuditAction::TwoFactorDisabled => "auth.two_factor_disabled",
+            AuditAction::TwoFactorFailed => "auth.two_factor_failed",
+            AuditAction::RecoveryCodeUsed => "auth.recovery_code_used",
         }
     }
 

@@ -40,6 +40,20 @@ pub enum AuthError {
     InvalidRefreshToken,
     #[error("refresh token already used; session revoked")]
     RefreshTokenReused,
+    /// A wrong, replayed or already used TOTP or recovery code.
+    #[error("invalid two-factor code")]
+    InvalidCode,
+    /// A two-factor challenge token that is forged, expired, of another audience, or whose
+    /// account changed since (token version, two-factor turned off).
+    #[error("invalid two-factor challenge")]
+    InvalidChallenge,
+    #[error("two-factor authentication already enabled")]
+    TwoFactorAlreadyEnabled,
+    #[error("two-factor authentication not enabled")]
+    TwoFactorNotEnabled,
+    /// Enabling needs a pending secret from setup (or a newer setup replaced it).
+    #[error("two-factor authentication not set up")]
+    TwoFactorSetupRequired,
     #[error("session not found")]
     SessionNotFound,
     #[error("user not found")]

@@ -19,19 +19,23 @@ pub struct AuthConfig {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub chat_ttl: Duration,
+    /// Lifetime of the challenge token between password and second factor.
+    pub challenge_ttl: Duration,
     pub max_login_failures: u32,
     pub login_window: Duration,
     pub hash_params: HashParams,
 }
 
 impl AuthConfig {
-    /// API.md's defaults: 15 min access tokens, 5 min chat tokens, 10 failures per 15 min.
+    /// API.md's defaults: 15 min access tokens, 5 min chat and 2FA challenge tokens, 10
+    /// failures per 15 min (passwords and 2FA codes alike).
     pub fn new(keys: TokenKeys) -> Self {
         Self {
             keys,
             access_ttl: Duration::minutes(15),
             refresh_ttl: Duration::days(30),
             chat_ttl: Duration::minutes(5),
+            challenge_ttl: Duration::minutes(5),
             max_login_failures: 10,
             login_window: Duration::minutes(15),
             hash_params: HashParams::OWASP,
@@ -76,9 +80,31 @@ impl std::fmt::Debug for TokenPair {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
+#[expect(clippy::large_enum_variant, reason = "one short-lived value per sign-in")]
 pub enum LoginOutcome {
-    SignedIn { user: User, tokens: TokenPair },
+    SignedIn {
+        user: User,
+        tokens: TokenPair,
+    },
+    /// The password was right and the account has two-factor authentication on: no session
+    /// yet, only a token to present with a code to `AuthService::verify_two_factor`.
+    TwoFactorRequired {
+        challenge_token: String,
+    },
+}
+
+impl std::fmt::Debug for LoginOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginOutcome::SignedIn { user, tokens } => {
+                f.debug_struct("SignedIn").field("user", user).field("tokens", tokens).finish()
+            }
+            LoginOutcome::TwoFactorRequired { .. } => {
+                f.debug_struct("TwoFactorRequired").finish_non_exhaustive()
+            }
+        }
+    }
 }
 
 /// User agents longer than this are cut: it is a label, not data.
@@ -88,10 +114,10 @@ const MAX_REFRESH_TOKEN_LEN: usize = 128;
 
 #[derive(Clone)]
 pub struct AuthService {
-    ports: Ports,
-    config: AuthConfig,
-    users: UserService,
-    audit: AuditLog,
+    pub(super) ports: Ports,
+    pub(super) config: AuthConfig,
+    pub(super) users: UserService,
+    pub(super) audit: AuditLog,
 }
 
 impl AuthService {
@@ -101,7 +127,11 @@ impl AuthService {
     }
 
     /// An event by the signed-in caller about their own account.
-    fn own_event<'a>(action: AuditAction, user_id: Uuid, client: &'a ClientInfo) -> AuditEvent<'a> {
+    pub(super) fn own_event<'a>(
+        action: AuditAction,
+        user_id: Uuid,
+        client: &'a ClientInfo,
+    ) -> AuditEvent<'a> {
         AuditEvent::new(action).actor(user_id).target(user_id).from_client(client)
     }
 
@@ -136,6 +166,9 @@ impl AuthService {
     /// Signs in by e-mail or username. Unknown account and wrong password take the same time
     /// and give the same error; after `max_login_failures` failures in `login_window`, per
     /// account or per IP, every attempt is refused until the window ends.
+    ///
+    /// With two-factor authentication on, the right password answers `TwoFactorRequired`
+    /// and starts no session.
     ///
     /// # Errors
     /// `Invalid` for empty fields, `RateLimited`, `InvalidCredentials`, `Suspended` (only once
@@ -190,12 +223,17 @@ impl AuthService {
             return Err(AuthError::Suspended);
         }
         self.ports.rate_limiter.clear(&keys[0]).await?;
+        if user.two_factor_enabled {
+            let challenge_token =
+                self.config.keys.issue_challenge(&user, now, self.config.challenge_ttl)?;
+            return Ok(LoginOutcome::TwoFactorRequired { challenge_token });
+        }
         let tokens = self.start_session(&user, client).await?;
         self.audit.record(Self::own_event(AuditAction::Login, user.id, client)).await;
         Ok(LoginOutcome::SignedIn { user, tokens })
     }
 
-    async fn refuse_if_limited(
+    pub(super) async fn refuse_if_limited(
         &self,
         keys: &[String],
         now: OffsetDateTime,
@@ -211,7 +249,7 @@ impl AuthService {
         Ok(())
     }
 
-    async fn start_session(
+    pub(super) async fn start_session(
         &self,
         user: &User,
         client: &ClientInfo,

@@ -1,4 +1,4 @@
-//! Access and chat JWTs (HS256 only) and opaque refresh tokens.
+//! Access, chat and two-factor challenge JWTs (HS256 only) and opaque refresh tokens.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +15,9 @@ use crate::users::User;
 
 pub const ACCESS_AUDIENCE: &str = "veza-api";
 pub const CHAT_AUDIENCE: &str = "veza-chat";
+/// Challenge tokens are signed with the access key; this audience (checked both ways) keeps
+/// one from ever passing for the other.
+pub const CHALLENGE_AUDIENCE: &str = "veza-2fa-challenge";
 /// Refresh tokens start with this so secret scanners can recognise a leaked one.
 const REFRESH_PREFIX: &str = "vzr_";
 
@@ -40,6 +43,18 @@ struct ChatClaims {
     exp: i64,
     iss: String,
     aud: String,
+}
+
+/// A password-verified sign-in waiting for its second factor: who, and at which token
+/// version (logout-all kills pending challenges too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChallengeClaims {
+    pub sub: Uuid,
+    pub ver: i64,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +142,44 @@ impl TokenKeys {
             .map_err(|_| AuthError::InvalidToken)?;
         if data.claims.exp <= now.unix_timestamp() {
             return Err(AuthError::InvalidToken);
+        }
+        Ok(data.claims)
+    }
+
+    pub(crate) fn issue_challenge(
+        &self,
+        user: &User,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        let claims = ChallengeClaims {
+            sub: user.id,
+            ver: user.token_version,
+            iat: now.unix_timestamp(),
+            exp: (now + ttl).unix_timestamp(),
+            iss: self.issuer.clone(),
+            aud: CHALLENGE_AUDIENCE.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.access_encoding)
+            .map_err(|err| AuthError::Store(crate::store::StoreError::backend(err)))
+    }
+
+    /// As `verify_access`, for the challenge audience; every failure is `InvalidChallenge`.
+    pub(crate) fn verify_challenge(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<ChallengeClaims, AuthError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[CHALLENGE_AUDIENCE]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.validate_exp = false;
+        let data =
+            jsonwebtoken::decode::<ChallengeClaims>(token, &self.access_decoding, &validation)
+                .map_err(|_| AuthError::InvalidChallenge)?;
+        if data.claims.exp <= now.unix_timestamp() {
+            return Err(AuthError::InvalidChallenge);
         }
         Ok(data.claims)
     }

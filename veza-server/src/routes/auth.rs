@@ -1,19 +1,21 @@
-//! `/api/v1/auth`: sign-up, sign-in, tokens and sessions. Handlers translate; the core decides.
+//! `/api/v1/auth`: sign-up, sign-in, tokens and sessions, by bearer token or browser cookies
+//! (`cookies.rs`). Handlers translate; the core decides.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use veza_core::auth::{LoginOutcome, Register, TokenPair};
+use veza_core::auth::{AuthError, LoginOutcome, Register, TokenPair};
 use veza_core::pagination::Page;
 use veza_core::users::User;
 
 use crate::AppState;
+use crate::cookies::{self, SetCookies};
 use crate::extract::{Authenticated, Body, Client, PageQuery, Path, Query};
 use crate::problem::Problem;
 
@@ -46,12 +48,16 @@ pub struct LoginBody {
     /// E-mail or username.
     login: String,
     password: String,
+    /// Also set the browser-session cookies (`veza_session`, `veza_refresh`, `veza_csrf`).
+    cookie: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
-    refresh_token: String,
+    /// Omit it to refresh from the `veza_refresh` cookie (then `X-CSRF-Token` is required
+    /// and fresh cookies are set).
+    refresh_token: Option<String>,
 }
 
 /// The caller's own account: unlike a public profile, it includes e-mail and role.
@@ -96,7 +102,7 @@ pub struct AuthResponse {
 }
 
 impl AuthResponse {
-    fn new(user: &User, tokens: TokenPair) -> Self {
+    pub(crate) fn new(user: &User, tokens: TokenPair) -> Self {
         Self {
             user: user.into(),
             access_token: tokens.access_token,
@@ -105,6 +111,23 @@ impl AuthResponse {
             expires_in: tokens.expires_in,
         }
     }
+}
+
+/// The password was right; the account wants its second factor. No tokens yet: send the
+/// challenge token with a code to `POST /auth/2fa/verify` within five minutes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TwoFactorChallengeView {
+    /// Always `true`.
+    two_factor_required: bool,
+    challenge_token: String,
+}
+
+/// A sign-in, or the request for its second factor.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    SignedIn(AuthResponse),
+    TwoFactorRequired(TwoFactorChallengeView),
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -158,7 +181,7 @@ async fn register(
 /// Sign in with e-mail or username.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginBody,
     responses(
-        (status = 200, body = AuthResponse),
+        (status = 200, body = LoginResponse, description = "tokens, or `two_factor_required` with a challenge token"),
         (status = 401, body = Problem, description = "invalid_credentials"),
         (status = 403, body = Problem, description = "account_suspended"),
         (status = 429, body = Problem, description = "rate_limited, with Retry-After"),
@@ -167,10 +190,21 @@ async fn login(
     State(state): State<AppState>,
     Client(client): Client,
     Body(body): Body<LoginBody>,
-) -> Result<Json<AuthResponse>, Problem> {
+) -> Result<(SetCookies, Json<LoginResponse>), Problem> {
     let cmd = veza_core::auth::Login { login: body.login, password: body.password };
     match state.services.auth.login(cmd, &client).await? {
-        LoginOutcome::SignedIn { user, tokens } => Ok(Json(AuthResponse::new(&user, tokens))),
+        LoginOutcome::SignedIn { user, tokens } => {
+            let cookies = if body.cookie == Some(true) {
+                SetCookies::session(&state, &tokens, None)
+            } else {
+                SetCookies::none()
+            };
+            Ok((cookies, Json(LoginResponse::SignedIn(AuthResponse::new(&user, tokens)))))
+        }
+        LoginOutcome::TwoFactorRequired { challenge_token } => {
+            let challenge = TwoFactorChallengeView { two_factor_required: true, challenge_token };
+            Ok((SetCookies::none(), Json(LoginResponse::TwoFactorRequired(challenge))))
+        }
     }
 }
 
@@ -179,42 +213,56 @@ async fn login(
     responses(
         (status = 200, body = AuthResponse),
         (status = 401, body = Problem, description = "invalid_refresh_token, or refresh_token_reused (the session is revoked)"),
+        (status = 403, body = Problem, description = "csrf_failed: refreshing from the cookie without X-CSRF-Token"),
     ))]
 async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: HeaderMap,
     Body(body): Body<RefreshBody>,
-) -> Result<Json<AuthResponse>, Problem> {
-    let (user, tokens) = state.services.auth.refresh(&body.refresh_token, &client).await?;
-    Ok(Json(AuthResponse::new(&user, tokens)))
+) -> Result<(SetCookies, Json<AuthResponse>), Problem> {
+    if let Some(refresh_token) = body.refresh_token {
+        let (user, tokens) = state.services.auth.refresh(&refresh_token, &client).await?;
+        return Ok((SetCookies::none(), Json(AuthResponse::new(&user, tokens))));
+    }
+    let refresh_token =
+        cookies::cookie(&headers, cookies::REFRESH_COOKIE).ok_or(AuthError::InvalidRefreshToken)?;
+    if !cookies::csrf_matches(&headers) {
+        return Err(Problem::csrf_failed());
+    }
+    let (user, tokens) = state.services.auth.refresh(refresh_token, &client).await?;
+    let csrf = cookies::cookie(&headers, cookies::CSRF_COOKIE);
+    let cookies = SetCookies::session(&state, &tokens, csrf);
+    Ok((cookies, Json(AuthResponse::new(&user, tokens))))
 }
 
-/// End the current session.
-#[utoipa::path(post, path = "/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem)))]
+/// End the current session; expires the session cookies if any.
+#[utoipa::path(post, path = "/logout", tag = "auth", security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem, description = "csrf_failed")))]
 async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(principal): Authenticated,
-) -> Result<StatusCode, Problem> {
+) -> Result<(SetCookies, StatusCode), Problem> {
     state.services.auth.logout(&principal, &client).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((SetCookies::cleared(&state), StatusCode::NO_CONTENT))
 }
 
-/// End every session and reject every access token already issued.
-#[utoipa::path(post, path = "/logout-all", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem)))]
+/// End every session and reject every access token already issued; expires the session
+/// cookies if any.
+#[utoipa::path(post, path = "/logout-all", tag = "auth", security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem, description = "csrf_failed")))]
 async fn logout_all(
     State(state): State<AppState>,
     Client(client): Client,
     Authenticated(principal): Authenticated,
-) -> Result<StatusCode, Problem> {
+) -> Result<(SetCookies, StatusCode), Problem> {
     state.services.auth.logout_all(&principal, &client).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((SetCookies::cleared(&state), StatusCode::NO_CONTENT))
 }
 
 /// The caller's active sessions, newest first.
-#[utoipa::path(get, path = "/sessions", tag = "auth", security(("bearer" = [])), params(PageQuery),
+#[utoipa::path(get, path = "/sessions", tag = "auth", security(("bearer" = []), ("session_cookie" = [])), params(PageQuery),
     responses((status = 200, body = SessionList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 async fn list_sessions(
     State(state): State<AppState>,
@@ -238,9 +286,9 @@ async fn list_sessions(
 }
 
 /// Revoke one of the caller's sessions.
-#[utoipa::path(delete, path = "/sessions/{id}", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "auth", security(("bearer" = []), ("session_cookie" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem, description = "csrf_failed"), (status = 404, body = Problem)))]
 async fn revoke_session(
     State(state): State<AppState>,
     Client(client): Client,
@@ -252,15 +300,15 @@ async fn revoke_session(
 }
 
 /// The caller's account.
-#[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = []), ("session_cookie" = [])),
     responses((status = 200, body = MeView), (status = 401, body = Problem)))]
 async fn me(Authenticated(principal): Authenticated) -> Json<MeView> {
     Json((&principal.user).into())
 }
 
 /// A 5-minute token for the chat server.
-#[utoipa::path(post, path = "/chat/token", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = ChatTokenView), (status = 401, body = Problem)))]
+#[utoipa::path(post, path = "/chat/token", tag = "auth", security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 200, body = ChatTokenView), (status = 401, body = Problem), (status = 403, body = Problem, description = "csrf_failed")))]
 async fn chat_token(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
