@@ -17,6 +17,7 @@
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponseParts, ResponseParts};
 use std::convert::Infallible;
+use subtle::ConstantTimeEq;
 use veza_core::auth::{AuthService, TokenPair};
 
 use crate::AppState;
@@ -54,14 +55,7 @@ pub fn csrf_matches(headers: &HeaderMap) -> bool {
     let expected = cookie(headers, CSRF_COOKIE);
     let presented = headers.get(CSRF_HEADER).map(HeaderValue::as_bytes);
     matches!((expected, presented), (Some(expected), Some(presented))
-        if constant_time_eq(expected.as_bytes(), presented))
-}
-
-/// Compares every byte whatever the first difference, so timing does not reveal how much of
-/// a guess was right. Lengths are not secret: every value we issue has the same one.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+        if bool::from(expected.as_bytes().ct_eq(presented)))
 }
 
 /// `Set-Cookie` headers to add to a response; none by default.
