@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use crate::audit::{AuditLog, AuditStore};
 use crate::auth::{AuthConfig, AuthService, SessionStore};
+use crate::blobs::BlobStore;
 use crate::clock::{Clock, IdGenerator};
+use crate::privacy::{PrivacyService, PrivacyStore};
+use crate::profiles::{ProfileService, ProfileStore};
 use crate::rate_limit::RateLimiter;
 use crate::store::StoreHealth;
 use crate::users::{UserService, UserStore};
@@ -14,6 +17,9 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub audit: Arc<dyn AuditStore>,
+    pub profiles: Arc<dyn ProfileStore>,
+    pub privacy: Arc<dyn PrivacyStore>,
+    pub blobs: Arc<dyn BlobStore>,
     pub health: Arc<dyn StoreHealth>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
@@ -25,6 +31,8 @@ pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
     pub audit: AuditLog,
+    pub profiles: ProfileService,
+    pub privacy: PrivacyService,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -34,6 +42,8 @@ impl Services {
         // One password hasher (its worker threads and their memory) for the whole process.
         let users = UserService::new(ports.clone(), config.hash_params, audit.clone());
         let auth = AuthService::new(ports.clone(), config, users.clone(), audit.clone());
-        Self { auth, users, audit, health: ports.health }
+        let profiles = ProfileService::new(ports.clone());
+        let privacy = PrivacyService::new(ports.clone(), users.clone(), audit.clone());
+        Self { auth, users, audit, profiles, privacy, health: ports.health }
     }
 }

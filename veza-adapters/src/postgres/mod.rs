@@ -5,6 +5,8 @@
 
 mod accounts;
 mod audit;
+mod privacy;
+mod profiles;
 
 use async_trait::async_trait;
 use sqlx::migrate::{Migrate, Migrator};
@@ -229,6 +231,7 @@ mod tests {
     }
 
     veza_core::account_store_contract!(fresh => optional);
+    veza_core::profile_store_contract!(fresh => optional);
 
     fn migration_files(dialect: &str) -> Vec<String> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);

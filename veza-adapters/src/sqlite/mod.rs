@@ -5,6 +5,8 @@
 mod accounts;
 mod audit;
 mod migrate;
+mod privacy;
+mod profiles;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
@@ -145,6 +147,7 @@ mod tests {
     }
 
     veza_core::account_store_contract!(fresh);
+    veza_core::profile_store_contract!(fresh);
 
     #[tokio::test]
     async fn migrating_twice_applies_nothing_the_second_time() {

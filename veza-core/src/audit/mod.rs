@@ -1,6 +1,7 @@
 //! The audit log: who did what to whom, from where, when — for security events (sign-ins,
 //! failed sign-ins, session and token changes, role changes, suspensions, 2FA and password
-//! changes). Rows name users by id only and outlive the accounts they mention.
+//! changes, data exports, account deletions). Rows name users by id only and outlive the
+//! accounts they mention; erasing an account strips IP and user agent from its rows.
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -25,10 +26,13 @@ pub enum AuditAction {
     RoleChanged,
     Suspended,
     Unsuspended,
+    DataExported,
+    AccountDeletionRefused,
+    AccountDeleted,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 10] = [
+    pub const ALL: [AuditAction; 13] = [
         AuditAction::Registered,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -39,6 +43,9 @@ impl AuditAction {
         AuditAction::RoleChanged,
         AuditAction::Suspended,
         AuditAction::Unsuspended,
+        AuditAction::DataExported,
+        AuditAction::AccountDeletionRefused,
+        AuditAction::AccountDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +60,9 @@ impl AuditAction {
             AuditAction::RoleChanged => "admin.role_changed",
             AuditAction::Suspended => "admin.user_suspended",
             AuditAction::Unsuspended => "admin.user_unsuspended",
+            AuditAction::DataExported => "account.data_exported",
+            AuditAction::AccountDeletionRefused => "account.deletion_refused",
+            AuditAction::AccountDeleted => "account.deleted",
         }
     }
 
