@@ -4,5 +4,7 @@
 mod auth;
 mod hostile;
 mod ops;
+mod privacy;
 mod support;
 mod tokens;
+mod users;

@@ -75,7 +75,11 @@ fn backend(err: object_store::Error) -> BlobError {
 #[async_trait]
 impl BlobStore for FsBlobs {
     async fn put(&self, key: &BlobKey, bytes: Bytes) -> Result<(), BlobError> {
-        self.store.put(&location(key)?, PutPayload::from_bytes(bytes)).await.map(drop).map_err(backend)
+        self.store
+            .put(&location(key)?, PutPayload::from_bytes(bytes))
+            .await
+            .map(drop)
+            .map_err(backend)
     }
 
     async fn get(&self, key: &BlobKey, range: Option<ByteRange>) -> Result<BlobRead, BlobError> {

@@ -133,7 +133,11 @@ async fn serve(settings: &Settings) -> Result<ExitCode, String> {
         .iter()
         .map(|o| o.parse().map_err(|_| format!("VEZA_CORS_ORIGINS: {o:?} is not a valid origin")))
         .collect::<Result<_, _>>()?;
-    let config = ServerConfig { cors_origins, ..ServerConfig::default() };
+    let config = ServerConfig {
+        cors_origins,
+        public_url: settings.public_url.clone(),
+        ..ServerConfig::default()
+    };
     let app = veza_server::app(services, &config);
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -202,7 +206,7 @@ async fn user(command: UserCommand, settings: &Settings, json: bool) -> Result<E
         None,
         wiring::TOKEN_ISSUER,
     );
-    let users = wiring::services(&store, keys, HashParams::OWASP).users;
+    let users = wiring::services(&store, wiring::blobs(settings)?, keys, HashParams::OWASP).users;
     let (user, verb) = match command {
         UserCommand::Create { email, username, role, display_name, password_stdin } => {
             let role = parse_role(&role)?;

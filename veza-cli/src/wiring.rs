@@ -2,10 +2,12 @@
 //! place where configuration meets implementations.
 
 use std::sync::Arc;
+use veza_adapters::fs_blobs::FsBlobs;
 use veza_adapters::memory::MemoryRateLimiter;
 use veza_adapters::postgres::PgStore;
 use veza_adapters::sqlite::SqliteStore;
 use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
+use veza_core::blobs::BlobStore;
 use veza_core::clock::{SystemClock, UuidV7Ids};
 use veza_core::store::AccountStore;
 use veza_core::{Ports, Services};
@@ -80,13 +82,32 @@ pub fn token_keys(settings: &Settings) -> Result<TokenKeys, String> {
     Ok(TokenKeys::new(jwt_secret.as_bytes(), chat, TOKEN_ISSUER))
 }
 
-/// Core services over `store`, with the in-process rate limiter and system clock.
-pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Services {
+/// The blob store: files under `DATA_DIR/blobs`.
+///
+/// # Errors
+/// A one-line message if the directory cannot be created.
+pub fn blobs(settings: &Settings) -> Result<Arc<dyn BlobStore>, String> {
+    let root = settings.data_dir.join("blobs");
+    FsBlobs::open(&root)
+        .map(|blobs| Arc::new(blobs) as Arc<dyn BlobStore>)
+        .map_err(|e| format!("cannot open blob directory {}: {e}", root.display()))
+}
+
+/// Core services over `store` and `blobs`, with the in-process rate limiter and system clock.
+pub fn services(
+    store: &Store,
+    blobs: Arc<dyn BlobStore>,
+    keys: TokenKeys,
+    hash_params: HashParams,
+) -> Services {
     let accounts = store.accounts();
     let ports = Ports {
         users: accounts.clone(),
         sessions: accounts.clone(),
         audit: accounts.clone(),
+        profiles: accounts.clone(),
+        privacy: accounts.clone(),
+        blobs,
         health: accounts,
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
         clock: Arc::new(SystemClock),
@@ -98,7 +119,7 @@ pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Serv
 }
 
 /// Everything `veza serve` needs before it binds: data directory, database (migrated),
-/// secrets, services.
+/// blob directory, secrets, services.
 ///
 /// # Errors
 /// A one-line message naming what failed.
@@ -112,5 +133,5 @@ pub async fn prepare(settings: &Settings, hash_params: HashParams) -> Result<Ser
         tracing::info!(applied, backend = settings.database.backend(), "database migrated");
     }
     let keys = token_keys(settings)?;
-    Ok(services(&store, keys, hash_params))
+    Ok(services(&store, blobs(settings)?, keys, hash_params))
 }

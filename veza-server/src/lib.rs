@@ -39,11 +39,17 @@ pub struct ServerConfig {
     /// Origins allowed by CORS; empty: no cross-origin access.
     pub cors_origins: Vec<HeaderValue>,
     pub request_timeout: Duration,
+    /// `VEZA_PUBLIC_URL`: base of absolute URLs in responses; `None`: paths alone.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { cors_origins: Vec::new(), request_timeout: Duration::from_secs(30) }
+        Self {
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            public_url: None,
+        }
     }
 }
 
@@ -51,6 +57,8 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub services: Services,
     pub metrics: PrometheusHandle,
+    /// `ServerConfig::public_url` without a trailing `/`, or empty.
+    pub public_url: String,
 }
 
 #[derive(OpenApi)]
@@ -58,6 +66,7 @@ pub struct AppState {
     info(title = "Veza API", description = "The backend of a collaborative audio platform."),
     modifiers(&BearerAuth),
     tags((name = "auth", description = "Sign-up, sign-in, tokens and sessions"),
+         (name = "users", description = "Profiles, follows, settings, export, account deletion"),
          (name = "operations", description = "Health, readiness and metrics")),
 )]
 struct ApiDoc;
@@ -83,11 +92,14 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::ops::router())
         .nest("/api/v1/auth", routes::auth::router())
+        .nest("/api/v1/users", routes::users::router())
 }
 
 /// The whole application: API routes, `/docs`, and the middleware every request crosses.
 pub fn app(services: Services, config: &ServerConfig) -> Router {
-    let state = AppState { services, metrics: telemetry::prometheus() };
+    let public_url =
+        config.public_url.as_deref().unwrap_or_default().trim_end_matches('/').to_owned();
+    let state = AppState { services, metrics: telemetry::prometheus(), public_url };
     let (api, openapi) = api_router().split_for_parts();
     let api =
         api.route_layer(axum::middleware::from_fn(telemetry::record_metrics)).with_state(state);

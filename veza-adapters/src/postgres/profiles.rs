@@ -126,7 +126,10 @@ async fn profile_by_id(conn: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Pro
 }
 
 /// Whether any account still has `key` as its avatar.
-pub(super) async fn avatar_in_use(conn: impl PgExecutor<'_>, key: &str) -> Result<bool, StoreError> {
+pub(super) async fn avatar_in_use(
+    conn: impl PgExecutor<'_>,
+    key: &str,
+) -> Result<bool, StoreError> {
     sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM users WHERE avatar_key = $1)")
         .bind(key)
         .fetch_one(conn)
@@ -144,10 +147,7 @@ impl ProfileStore for PgStore {
         profile_by_id(self.pool(), id).await
     }
 
-    async fn profile_by_username(
-        &self,
-        username_key: &str,
-    ) -> Result<Option<Profile>, StoreError> {
+    async fn profile_by_username(&self, username_key: &str) -> Result<Option<Profile>, StoreError> {
         sqlx::query_as::<_, ProfileRow>(concat!(profile_select!(), " WHERE u.username_key = $1"))
             .bind(username_key)
             .fetch_optional(self.pool())
@@ -281,9 +281,7 @@ impl ProfileStore for PgStore {
         match inserted {
             Ok(done) if done.rows_affected() == 1 => Ok(FollowOutcome::Followed),
             Ok(_) => Ok(FollowOutcome::AlreadyFollowing),
-            Err(err)
-                if err.as_database_error().is_some_and(|db| db.is_foreign_key_violation()) =>
-            {
+            Err(err) if err.as_database_error().is_some_and(|db| db.is_foreign_key_violation()) => {
                 Ok(FollowOutcome::UnknownUser)
             }
             Err(err) => Err(pg_error(err)),
@@ -300,11 +298,7 @@ impl ProfileStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn followers(
-        &self,
-        id: Uuid,
-        page: PageRequest,
-    ) -> Result<Vec<FollowEntry>, StoreError> {
+    async fn followers(&self, id: Uuid, page: PageRequest) -> Result<Vec<FollowEntry>, StoreError> {
         let rows = sqlx::query_as::<_, FollowRow>(
             "SELECT f.id AS follow_id, f.created_at AS followed_at, u.id, u.username, \
              u.display_name, u.avatar_key FROM follows f JOIN users u ON u.id = f.follower_id \
@@ -320,11 +314,7 @@ impl ProfileStore for PgStore {
         entries(rows)
     }
 
-    async fn following(
-        &self,
-        id: Uuid,
-        page: PageRequest,
-    ) -> Result<Vec<FollowEntry>, StoreError> {
+    async fn following(&self, id: Uuid, page: PageRequest) -> Result<Vec<FollowEntry>, StoreError> {
         let rows = sqlx::query_as::<_, FollowRow>(
             "SELECT f.id AS follow_id, f.created_at AS followed_at, u.id, u.username, \
              u.display_name, u.avatar_key FROM follows f JOIN users u ON u.id = f.followee_id \

@@ -110,10 +110,7 @@ impl ProfileStore for SqliteStore {
         self.read(move |conn| profile_by_id(conn, id)).await
     }
 
-    async fn profile_by_username(
-        &self,
-        username_key: &str,
-    ) -> Result<Option<Profile>, StoreError> {
+    async fn profile_by_username(&self, username_key: &str) -> Result<Option<Profile>, StoreError> {
         let key = username_key.to_owned();
         self.read(move |conn| {
             conn.prepare_cached(&format!("{PROFILE_SELECT} WHERE u.username_key = ?1"))?
@@ -246,7 +243,8 @@ impl ProfileStore for SqliteStore {
     async fn follow(&self, follow: &NewFollow) -> Result<FollowOutcome, StoreError> {
         let follow = follow.clone();
         self.write(move |tx| {
-            let (follower, followee) = (follow.follower_id.to_string(), follow.followee_id.to_string());
+            let (follower, followee) =
+                (follow.follower_id.to_string(), follow.followee_id.to_string());
             let known: i64 = tx
                 .prepare_cached("SELECT COUNT(*) FROM users WHERE id IN (?1, ?2)")?
                 .query_row([&follower, &followee], |row| row.get(0))?;
@@ -263,7 +261,11 @@ impl ProfileStore for SqliteStore {
                     time_text::format(follow.created_at)
                 ],
             )?;
-            Ok(if inserted == 1 { FollowOutcome::Followed } else { FollowOutcome::AlreadyFollowing })
+            Ok(if inserted == 1 {
+                FollowOutcome::Followed
+            } else {
+                FollowOutcome::AlreadyFollowing
+            })
         })
         .await
     }
@@ -279,19 +281,11 @@ impl ProfileStore for SqliteStore {
         .await
     }
 
-    async fn followers(
-        &self,
-        id: Uuid,
-        page: PageRequest,
-    ) -> Result<Vec<FollowEntry>, StoreError> {
+    async fn followers(&self, id: Uuid, page: PageRequest) -> Result<Vec<FollowEntry>, StoreError> {
         self.read(move |conn| follow_list(conn, id, page, true)).await
     }
 
-    async fn following(
-        &self,
-        id: Uuid,
-        page: PageRequest,
-    ) -> Result<Vec<FollowEntry>, StoreError> {
+    async fn following(&self, id: Uuid, page: PageRequest) -> Result<Vec<FollowEntry>, StoreError> {
         self.read(move |conn| follow_list(conn, id, page, false)).await
     }
 }

@@ -41,8 +41,7 @@ impl BlobKey {
             if !segment.starts_with(|c: char| c.is_ascii_alphanumeric()) {
                 return Err(BlobKeyError("segment must start with a letter or digit"));
             }
-            if !segment.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            {
+            if !segment.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
                 return Err(BlobKeyError("segment may only hold letters, digits, '.', '_', '-'"));
             }
         }

@@ -31,7 +31,10 @@ pub fn all(ports: &Ports) -> Vec<Arc<dyn ExportSection>> {
 }
 
 /// Reads every page of a list ordered by descending id.
-async fn every_page<T, F, Fut>(id_of: impl Fn(&T) -> Uuid, mut fetch: F) -> Result<Vec<T>, StoreError>
+async fn every_page<T, F, Fut>(
+    id_of: impl Fn(&T) -> Uuid,
+    mut fetch: F,
+) -> Result<Vec<T>, StoreError>
 where
     F: FnMut(PageRequest) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<T>, StoreError>>,
@@ -213,10 +216,13 @@ impl ExportSection for Audit {
             AuditFilter { actor_id: Some(user.id), ..AuditFilter::default() },
             AuditFilter { target_id: Some(user.id), ..AuditFilter::default() },
         ] {
-            let rows = every_page(|e: &AuditEntry| e.id, |page| {
-                let filter = filter.clone();
-                async move { self.audit.list_audit(&filter, page).await }
-            })
+            let rows = every_page(
+                |e: &AuditEntry| e.id,
+                |page| {
+                    let filter = filter.clone();
+                    async move { self.audit.list_audit(&filter, page).await }
+                },
+            )
             .await?;
             entries.extend(rows.into_iter().map(|e| (e.id, e)));
         }

@@ -72,7 +72,9 @@ impl PrivacyService {
         if !self.users.hasher().verify(password, &user.password_hash).await {
             self.ports.rate_limiter.hit(&key, now, CONFIRM_WINDOW).await?;
             let refused = AuditEvent::new(AuditAction::AccountDeletionRefused).actor(user.id);
-            self.audit.record(refused.target(user.id).from_client(client).detail("wrong password")).await;
+            self.audit
+                .record(refused.target(user.id).from_client(client).detail("wrong password"))
+                .await;
             return Err(PrivacyError::InvalidCredentials);
         }
         let Some(erased) = self.ports.privacy.delete_account(user.id).await? else {
@@ -86,7 +88,9 @@ impl PrivacyService {
             // The account is gone and nothing references the file; an operator can remove it.
             tracing::error!(error = %err, key = %avatar, "avatar of an erased account not deleted");
         }
-        self.audit.record(AuditEvent::new(AuditAction::AccountDeleted).actor(user.id).target(user.id)).await;
+        self.audit
+            .record(AuditEvent::new(AuditAction::AccountDeleted).actor(user.id).target(user.id))
+            .await;
         Ok(())
     }
 }

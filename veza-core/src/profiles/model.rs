@@ -251,13 +251,13 @@ impl Language {
         }
         let mut subtags = value.split('-');
         let primary = subtags.next().unwrap_or_default();
-        if !(2..=3).contains(&primary.len()) || !primary.chars().all(|c| c.is_ascii_alphabetic())
-        {
+        if !(2..=3).contains(&primary.len()) || !primary.chars().all(|c| c.is_ascii_alphabetic()) {
             return Err(refuse());
         }
         let mut canonical = primary.to_ascii_lowercase();
         for subtag in subtags {
-            if !(1..=8).contains(&subtag.len()) || !subtag.chars().all(|c| c.is_ascii_alphanumeric())
+            if !(1..=8).contains(&subtag.len())
+                || !subtag.chars().all(|c| c.is_ascii_alphanumeric())
             {
                 return Err(refuse());
             }
@@ -347,7 +347,8 @@ mod tests {
 
     #[test]
     fn websites_must_be_absolute_http_urls_without_credentials() {
-        for good in ["https://example.com", "http://ana.example:8080/music?x=1#top", "https://ex.com/ü"]
+        for good in
+            ["https://example.com", "http://ana.example:8080/music?x=1#top", "https://ex.com/ü"]
         {
             assert_eq!(Website::parse(good).unwrap().unwrap().as_str(), good);
         }
@@ -379,7 +380,8 @@ mod tests {
         {
             assert_eq!(Language::parse(raw).unwrap().as_str(), canonical);
         }
-        for bad in ["", "e", "english", "en_US", "en-", "-en", "en--US", "12", &"en-abcdefgh".repeat(4)]
+        for bad in
+            ["", "e", "english", "en_US", "en-", "-en", "en--US", "12", &"en-abcdefgh".repeat(4)]
         {
             assert!(Language::parse(bad).is_err(), "{bad:?} accepted");
         }

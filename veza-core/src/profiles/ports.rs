@@ -2,7 +2,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AvatarChange, FollowEntry, FollowOutcome, NewFollow, Profile, ProfileChanges, Settings};
+use super::{
+    AvatarChange, FollowEntry, FollowOutcome, NewFollow, Profile, ProfileChanges, Settings,
+};
 use crate::blobs::BlobKey;
 use crate::pagination::PageRequest;
 use crate::store::StoreError;
@@ -15,8 +17,7 @@ pub trait ProfileStore: Send + Sync {
     async fn profile_by_id(&self, id: Uuid) -> Result<Option<Profile>, StoreError>;
 
     /// The profile whose case-folded username is `username_key`.
-    async fn profile_by_username(&self, username_key: &str)
-    -> Result<Option<Profile>, StoreError>;
+    async fn profile_by_username(&self, username_key: &str) -> Result<Option<Profile>, StoreError>;
 
     /// Writes the `Some` fields of `changes` and nothing else, so two edits of different
     /// fields both land; `None` if no such account.
@@ -56,10 +57,8 @@ pub trait ProfileStore: Send + Sync {
     async fn unfollow(&self, follower_id: Uuid, followee_id: Uuid) -> Result<bool, StoreError>;
 
     /// Accounts following `id`, newest follow first, at most `page.fetch_limit()`.
-    async fn followers(&self, id: Uuid, page: PageRequest)
-    -> Result<Vec<FollowEntry>, StoreError>;
+    async fn followers(&self, id: Uuid, page: PageRequest) -> Result<Vec<FollowEntry>, StoreError>;
 
     /// Accounts `id` follows, newest follow first, at most `page.fetch_limit()`.
-    async fn following(&self, id: Uuid, page: PageRequest)
-    -> Result<Vec<FollowEntry>, StoreError>;
+    async fn following(&self, id: Uuid, page: PageRequest) -> Result<Vec<FollowEntry>, StoreError>;
 }

@@ -67,7 +67,11 @@ impl ProfileService {
     /// # Errors
     /// `UserNotFound` if the account was deleted meanwhile.
     pub async fn own_profile(&self, principal: &Principal) -> Result<Profile, ProfileError> {
-        self.ports.profiles.profile_by_id(principal.user.id).await?.ok_or(ProfileError::UserNotFound)
+        self.ports
+            .profiles
+            .profile_by_id(principal.user.id)
+            .await?
+            .ok_or(ProfileError::UserNotFound)
     }
 
     /// Applies a partial edit. A cleared display name falls back to the username, as at
@@ -86,7 +90,8 @@ impl ProfileService {
             None | Some("") => Some(DisplayName::from_trusted(username.as_str().to_owned())),
             Some(raw) => collect(&mut errors, DisplayName::parse(raw)),
         });
-        let bio = patch.bio.map(|v| collect(&mut errors, v.as_deref().map_or(Ok(None), Bio::parse)));
+        let bio =
+            patch.bio.map(|v| collect(&mut errors, v.as_deref().map_or(Ok(None), Bio::parse)));
         let location = patch
             .location
             .map(|v| collect(&mut errors, v.as_deref().map_or(Ok(None), Location::parse)));
@@ -213,7 +218,11 @@ impl ProfileService {
         Ok(Completion { percent, missing })
     }
 
-    async fn other_account(&self, principal: &Principal, ident: &str) -> Result<Uuid, ProfileError> {
+    async fn other_account(
+        &self,
+        principal: &Principal,
+        ident: &str,
+    ) -> Result<Uuid, ProfileError> {
         let target = self.profile(ident).await?;
         if target.id == principal.user.id {
             return Err(ProfileError::CannotFollowSelf);
