@@ -6,6 +6,8 @@ mod auth;
 mod cookies;
 mod hostile;
 mod ops;
+mod privacy;
 mod support;
 mod tokens;
 mod two_factor;
+mod users;

@@ -76,6 +76,20 @@ async fn the_openapi_document_describes_every_route_served() {
         ("/api/v1/auth/2fa/enable", "post"),
         ("/api/v1/auth/2fa/verify", "post"),
         ("/api/v1/auth/2fa/disable", "post"),
+        ("/api/v1/users/{id}", "get"),
+        ("/api/v1/users/me", "get"),
+        ("/api/v1/users/me", "patch"),
+        ("/api/v1/users/me", "delete"),
+        ("/api/v1/users/me/avatar", "put"),
+        ("/api/v1/users/me/settings", "get"),
+        ("/api/v1/users/me/settings", "put"),
+        ("/api/v1/users/me/profile-completion", "get"),
+        ("/api/v1/users/me/export", "get"),
+        ("/api/v1/users/{id}/avatar", "get"),
+        ("/api/v1/users/{id}/follow", "post"),
+        ("/api/v1/users/{id}/follow", "delete"),
+        ("/api/v1/users/{id}/followers", "get"),
+        ("/api/v1/users/{id}/following", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -90,7 +104,7 @@ async fn the_openapi_document_describes_every_route_served() {
             "{method} {path} undocumented"
         );
     }
-    assert_eq!(paths.len(), 21, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 31, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
 }
 
 #[tokio::test]

@@ -96,6 +96,10 @@ impl TestServer {
         Self { base, client, services, database, _data_dir: data_dir, _shutdown: shutdown }
     }
 
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -151,7 +151,12 @@ async fn serve(settings: &Settings) -> Result<ExitCode, String> {
     // Browsers drop `Secure` cookies over plain HTTP, so only mark them when served over HTTPS.
     let secure_cookies =
         settings.public_url.as_deref().is_some_and(|url| url.starts_with("https://"));
-    let config = ServerConfig { cors_origins, secure_cookies, ..ServerConfig::default() };
+    let config = ServerConfig {
+        cors_origins,
+        secure_cookies,
+        public_url: settings.public_url.clone(),
+        ..ServerConfig::default()
+    };
     let app = veza_server::app(services, &config);
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -213,7 +218,9 @@ async fn doctor(settings: &Settings, json: bool) -> Result<ExitCode, String> {
 async fn user(command: UserCommand, settings: &Settings, json: bool) -> Result<ExitCode, String> {
     let store = Store::open(settings).await?;
     store.migrate().await?;
-    let users = wiring::services(&store, throwaway_keys(), HashParams::OWASP).users;
+    let users =
+        wiring::services(&store, wiring::blobs(settings)?, throwaway_keys(), HashParams::OWASP)
+            .users;
     let (user, verb) = match command {
         UserCommand::Create { email, username, role, display_name, password_stdin } => {
             let role = parse_role(&role)?;
@@ -251,7 +258,8 @@ async fn audit(
 ) -> Result<ExitCode, String> {
     let store = Store::open(settings).await?;
     store.migrate().await?;
-    let services = wiring::services(&store, throwaway_keys(), HashParams::OWASP);
+    let services =
+        wiring::services(&store, wiring::blobs(settings)?, throwaway_keys(), HashParams::OWASP);
     let target_id = match user {
         Some(ident) => Some(services.users.find(&ident).await.map_err(describe)?.id),
         None => None,

@@ -2,10 +2,12 @@
 //! place where configuration meets implementations.
 
 use std::sync::Arc;
+use veza_adapters::fs_blobs::FsBlobs;
 use veza_adapters::memory::MemoryRateLimiter;
 use veza_adapters::postgres::PgStore;
 use veza_adapters::sqlite::SqliteStore;
 use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
+use veza_core::blobs::BlobStore;
 use veza_core::clock::{Clock, SystemClock, UuidV7Ids};
 use veza_core::store::AccountStore;
 use veza_core::{Ports, Services};
@@ -80,14 +82,31 @@ pub fn token_keys(settings: &Settings) -> Result<TokenKeys, String> {
     Ok(TokenKeys::new(jwt_secret.as_bytes(), chat, TOKEN_ISSUER))
 }
 
-/// Core services over `store`, with the in-process rate limiter and system clock.
-pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Services {
-    services_with_clock(store, keys, hash_params, Arc::new(SystemClock))
+/// The blob store: files under `DATA_DIR/blobs`.
+///
+/// # Errors
+/// A one-line message if the directory cannot be created.
+pub fn blobs(settings: &Settings) -> Result<Arc<dyn BlobStore>, String> {
+    let root = settings.data_dir.join("blobs");
+    FsBlobs::open(&root)
+        .map(|blobs| Arc::new(blobs) as Arc<dyn BlobStore>)
+        .map_err(|e| format!("cannot open blob directory {}: {e}", root.display()))
+}
+
+/// Core services over `store` and `blobs`, with the in-process rate limiter and system clock.
+pub fn services(
+    store: &Store,
+    blobs: Arc<dyn BlobStore>,
+    keys: TokenKeys,
+    hash_params: HashParams,
+) -> Services {
+    services_with_clock(store, blobs, keys, hash_params, Arc::new(SystemClock))
 }
 
 /// As `services`, on `clock` (tests step a `ManualClock` through TOTP windows and expiries).
 pub fn services_with_clock(
     store: &Store,
+    blobs: Arc<dyn BlobStore>,
     keys: TokenKeys,
     hash_params: HashParams,
     clock: Arc<dyn Clock>,
@@ -98,6 +117,9 @@ pub fn services_with_clock(
         sessions: accounts.clone(),
         two_factor: accounts.clone(),
         audit: accounts.clone(),
+        profiles: accounts.clone(),
+        privacy: accounts.clone(),
+        blobs,
         health: accounts,
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
         clock,
@@ -109,7 +131,7 @@ pub fn services_with_clock(
 }
 
 /// Everything `veza serve` needs before it binds: data directory, database (migrated),
-/// secrets, services.
+/// blob directory, secrets, services.
 ///
 /// # Errors
 /// A one-line message naming what failed.
@@ -135,5 +157,5 @@ pub async fn prepare_with_clock(
         tracing::info!(applied, backend = settings.database.backend(), "database migrated");
     }
     let keys = token_keys(settings)?;
-    Ok(services_with_clock(&store, keys, hash_params, clock))
+    Ok(services_with_clock(&store, blobs(settings)?, keys, hash_params, clock))
 }

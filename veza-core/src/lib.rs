@@ -6,8 +6,11 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod blobs;
 pub mod clock;
 pub mod pagination;
+pub mod privacy;
+pub mod profiles;
 pub mod rate_limit;
 pub mod store;
 pub mod users;

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use crate::admin::AdminService;
 use crate::audit::{AuditLog, AuditStore};
 use crate::auth::{AuthConfig, AuthService, SessionStore, TwoFactorStore};
+use crate::blobs::BlobStore;
 use crate::clock::{Clock, IdGenerator};
+use crate::privacy::{PrivacyService, PrivacyStore};
+use crate::profiles::{ProfileService, ProfileStore};
 use crate::rate_limit::RateLimiter;
 use crate::store::StoreHealth;
 use crate::users::{UserService, UserStore};
@@ -16,6 +19,9 @@ pub struct Ports {
     pub sessions: Arc<dyn SessionStore>,
     pub two_factor: Arc<dyn TwoFactorStore>,
     pub audit: Arc<dyn AuditStore>,
+    pub profiles: Arc<dyn ProfileStore>,
+    pub privacy: Arc<dyn PrivacyStore>,
+    pub blobs: Arc<dyn BlobStore>,
     pub health: Arc<dyn StoreHealth>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
@@ -28,6 +34,8 @@ pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
     pub audit: AuditLog,
+    pub profiles: ProfileService,
+    pub privacy: PrivacyService,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -38,6 +46,8 @@ impl Services {
         let users = UserService::new(ports.clone(), config.hash_params, audit.clone());
         let auth = AuthService::new(ports.clone(), config, users.clone(), audit.clone());
         let admin = AdminService::new(ports.clone(), users.clone(), audit.clone());
-        Self { admin, auth, users, audit, health: ports.health }
+        let profiles = ProfileService::new(ports.clone());
+        let privacy = PrivacyService::new(ports.clone(), users.clone(), audit.clone());
+        Self { admin, auth, users, audit, profiles, privacy, health: ports.health }
     }
 }

@@ -52,6 +52,8 @@ pub trait AccountStore:
     + crate::auth::SessionStore
     + crate::auth::TwoFactorStore
     + crate::audit::AuditStore
+    + crate::profiles::ProfileStore
+    + crate::privacy::PrivacyStore
     + StoreHealth
 {
 }
@@ -61,6 +63,8 @@ impl<T> AccountStore for T where
         + crate::auth::SessionStore
         + crate::auth::TwoFactorStore
         + crate::audit::AuditStore
+        + crate::profiles::ProfileStore
+        + crate::privacy::PrivacyStore
         + StoreHealth
 {
 }

@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Mark session cookies `Secure`: set when clients reach the server over HTTPS.
     pub secure_cookies: bool,
+    /// `VEZA_PUBLIC_URL`: base of absolute URLs in responses; `None`: paths alone.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +52,7 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             secure_cookies: false,
+            public_url: None,
         }
     }
 }
@@ -60,6 +63,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// `ServerConfig::secure_cookies`, for the handlers that set cookies.
     pub secure_cookies: bool,
+    /// `ServerConfig::public_url` without a trailing `/`, or empty.
+    pub public_url: String,
 }
 
 #[derive(OpenApi)]
@@ -68,6 +73,7 @@ pub struct AppState {
     modifiers(&BearerAuth),
     tags((name = "auth", description = "Sign-up, sign-in, tokens and sessions"),
          (name = "admin", description = "User administration, moderation and the audit log"),
+         (name = "users", description = "Profiles, follows, settings, export, account deletion"),
          (name = "operations", description = "Health, readiness and metrics")),
 )]
 struct ApiDoc;
@@ -104,14 +110,18 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::ops::router())
         .nest("/api/v1/auth", routes::auth::router().merge(routes::two_factor::router()))
         .nest("/api/v1/admin", routes::admin::router())
+        .nest("/api/v1/users", routes::users::router())
 }
 
 /// The whole application: API routes, `/docs`, and the middleware every request crosses.
 pub fn app(services: Services, config: &ServerConfig) -> Router {
+    let public_url =
+        config.public_url.as_deref().unwrap_or_default().trim_end_matches('/').to_owned();
     let state = AppState {
         services,
         metrics: telemetry::prometheus(),
         secure_cookies: config.secure_cookies,
+        public_url,
     };
     let (api, openapi) = api_router().split_for_parts();
     let api =

@@ -2,6 +2,7 @@
 //! `code` tells clients what happened; a 500 never carries its cause (it is logged instead).
 
 use axum::Json;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use veza_core::auth::{AuthError, FieldError};
 use veza_core::pagination::PageError;
+use veza_core::privacy::PrivacyError;
+use veza_core::profiles::ProfileError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -66,6 +69,12 @@ impl Problem {
 
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", Some("No such resource.".to_owned()))
+    }
+
+    fn rate_limited(detail: String, retry_after_secs: u64) -> Self {
+        let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(detail));
+        problem.retry_after_secs = Some(retry_after_secs);
+        problem
     }
 
     pub fn invalid(errors: Vec<FieldError>) -> Self {
@@ -164,15 +173,10 @@ impl From<AuthError> for Problem {
                 "account_suspended",
                 Some("This account is suspended.".into()),
             ),
-            AuthError::RateLimited { retry_after_secs } => {
-                let mut problem = Problem::new(
-                    S::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    Some(format!("Too many failed attempts; retry in {retry_after_secs} s.")),
-                );
-                problem.retry_after_secs = Some(retry_after_secs);
-                problem
-            }
+            AuthError::RateLimited { retry_after_secs } => Problem::rate_limited(
+                format!("Too many failed attempts; retry in {retry_after_secs} s."),
+                retry_after_secs,
+            ),
             AuthError::InvalidToken => Problem::unauthorized(
                 "invalid_token",
                 "The access token is invalid, expired or revoked.",
@@ -222,6 +226,66 @@ impl From<AuthError> for Problem {
             ),
             AuthError::BadPage(err) => err.into(),
             AuthError::Store(err) => Problem::internal(&err),
+        }
+    }
+}
+
+impl From<ProfileError> for Problem {
+    fn from(err: ProfileError) -> Self {
+        use StatusCode as S;
+        match err {
+            ProfileError::Invalid(errors) => Problem::invalid(errors),
+            ProfileError::UserNotFound | ProfileError::NoAvatar => Problem::not_found(),
+            ProfileError::CannotFollowSelf => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "cannot_follow_self",
+                Some("An account cannot follow itself.".into()),
+            ),
+            ProfileError::UnsupportedImage => Problem::new(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                Some("The file is not a PNG, JPEG or WebP image.".into()),
+            ),
+            ProfileError::ImageTooLarge { max_bytes } => Problem::new(
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                Some(format!("The image is larger than {max_bytes} bytes.")),
+            ),
+            ProfileError::BadPage(err) => err.into(),
+            ProfileError::Store(err) => Problem::internal(&err),
+            ProfileError::Blob(err) => Problem::internal(&err),
+        }
+    }
+}
+
+impl From<PrivacyError> for Problem {
+    fn from(err: PrivacyError) -> Self {
+        match err {
+            PrivacyError::InvalidCredentials => {
+                Problem::unauthorized("invalid_credentials", "Wrong password.")
+            }
+            PrivacyError::RateLimited { retry_after_secs } => Problem::rate_limited(
+                format!("Too many wrong passwords; retry in {retry_after_secs} s."),
+                retry_after_secs,
+            ),
+            PrivacyError::Store(err) => Problem::internal(&err),
+        }
+    }
+}
+
+impl From<MultipartRejection> for Problem {
+    /// Not `multipart/form-data`, or no boundary.
+    fn from(rejection: MultipartRejection) -> Self {
+        Problem::bad_request(rejection.body_text())
+    }
+}
+
+impl From<MultipartError> for Problem {
+    /// Too large as soon as the body limit is crossed; otherwise a malformed body.
+    fn from(err: MultipartError) -> Self {
+        match err.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE),
+            _ => Problem::bad_request(err.body_text()),
         }
     }
 }

@@ -66,7 +66,7 @@ impl TryFrom<UserRow> for User {
 }
 
 #[derive(FromRow)]
-struct SessionRow {
+pub(super) struct SessionRow {
     id: Uuid,
     user_id: Uuid,
     created_at: OffsetDateTime,

@@ -5,6 +5,8 @@
 
 mod accounts;
 mod audit;
+mod privacy;
+mod profiles;
 mod two_factor;
 
 use async_trait::async_trait;
@@ -231,6 +233,7 @@ mod tests {
 
     veza_core::account_store_contract!(fresh => optional);
     veza_core::two_factor_store_contract!(fresh => optional);
+    veza_core::profile_store_contract!(fresh => optional);
 
     fn migration_files(dialect: &str) -> Vec<String> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);

@@ -15,7 +15,7 @@ use crate::time_text;
 
 const USER_COLUMNS: &str = "id, email, username, display_name, role, password_hash, \
     email_verified, two_factor_enabled, token_version, suspended_at, created_at, updated_at";
-const SESSION_COLUMNS: &str =
+pub(super) const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip";
 
 fn conversion(
@@ -67,7 +67,7 @@ fn user_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     })
 }
 
-fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+pub(super) fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     Ok(Session {
         id: uuid_at(row, 0)?,
         user_id: uuid_at(row, 1)?,

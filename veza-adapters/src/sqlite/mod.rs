@@ -5,6 +5,8 @@
 mod accounts;
 mod audit;
 mod migrate;
+mod privacy;
+mod profiles;
 mod two_factor;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -147,6 +149,7 @@ mod tests {
 
     veza_core::account_store_contract!(fresh);
     veza_core::two_factor_store_contract!(fresh);
+    veza_core::profile_store_contract!(fresh);
 
     #[tokio::test]
     async fn migrating_twice_applies_nothing_the_second_time() {

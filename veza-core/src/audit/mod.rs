@@ -1,6 +1,7 @@
 //! The audit log: who did what to whom, from where, when — for security events (sign-ins,
 //! failed sign-ins, session and token changes, role changes, suspensions, 2FA and password
-//! changes). Rows name users by id only and outlive the accounts they mention.
+//! changes, data exports, account deletions). Rows name users by id only and outlive the
+//! accounts they mention; erasing an account strips IP and user agent from its rows.
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -29,10 +30,13 @@ pub enum AuditAction {
     TwoFactorDisabled,
     TwoFactorFailed,
     RecoveryCodeUsed,
+    DataExported,
+    AccountDeletionRefused,
+    AccountDeleted,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 17] = [
         AuditAction::Registered,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -47,6 +51,9 @@ impl AuditAction {
         AuditAction::TwoFactorDisabled,
         AuditAction::TwoFactorFailed,
         AuditAction::RecoveryCodeUsed,
+        AuditAction::DataExported,
+        AuditAction::AccountDeletionRefused,
+        AuditAction::AccountDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +72,9 @@ impl AuditAction {
             AuditAction::TwoFactorDisabled => "auth.two_factor_disabled",
             AuditAction::TwoFactorFailed => "auth.two_factor_failed",
             AuditAction::RecoveryCodeUsed => "auth.recovery_code_used",
+            AuditAction::DataExported => "account.data_exported",
+            AuditAction::AccountDeletionRefused => "account.deletion_refused",
+            AuditAction::AccountDeleted => "account.deleted",
         }
     }
 

@@ -1,0 +1,159 @@
+//! Blobs: opaque bytes under validated keys — avatars now, audio, waveforms and exports
+//! later. The port is shaped for streaming from the start: a read names an optional byte
+//! range (what HTTP `Range` requests need) and hands back a stream of chunks with the object's
+//! size, so serving a track never needs the whole file in memory. Writes are whole-object and
+//! atomic: a reader sees the old object or the new one, never a mix.
+
+mod key;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_core::Stream;
+use std::fmt;
+use std::ops::Range;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use time::OffsetDateTime;
+
+use crate::store::BoxError;
+
+pub use key::{BlobKey, BlobKeyError};
+
+/// Part of an object, as an HTTP `Range: bytes=…` request names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=start-(end-1)`: `end` is exclusive.
+    Bounded { start: u64, end: u64 },
+    /// `bytes=start-`: from `start` to the end.
+    From(u64),
+    /// `bytes=-n`: the last `n` bytes.
+    Last(u64),
+}
+
+impl ByteRange {
+    /// The bytes this names in an object of `size` bytes, clamped to its end; `None` when
+    /// nothing can be served (RFC 9110 §14.1.1: a start at or past the end, an empty range,
+    /// a suffix of zero bytes).
+    pub fn resolve(self, size: u64) -> Option<Range<u64>> {
+        match self {
+            ByteRange::Bounded { start, end } if start < end && start < size => {
+                Some(start..end.min(size))
+            }
+            ByteRange::From(start) if start < size => Some(start..size),
+            ByteRange::Last(n) if n > 0 && size > 0 => Some(size - n.min(size)..size),
+            _ => None,
+        }
+    }
+}
+
+/// What a store knows about an object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobMeta {
+    pub size: u64,
+    pub last_modified: OffsetDateTime,
+    /// The backend's version tag (S3's ETag, a file's inode/mtime), when it has one.
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("no blob under this key")]
+    NotFound,
+    #[error("range not satisfiable in a blob of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("blob storage failed: {0}")]
+    Backend(#[source] BoxError),
+}
+
+impl BlobError {
+    pub fn backend(err: impl Into<BoxError>) -> Self {
+        Self::Backend(err.into())
+    }
+}
+
+type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
+
+/// The bytes of a read, as chunks in order. Implements `Stream`, so an HTTP edge can send
+/// them as they come.
+pub struct BlobBody(ChunkStream);
+
+impl BlobBody {
+    pub fn new(stream: impl Stream<Item = Result<Bytes, BlobError>> + Send + 'static) -> Self {
+        Self(Box::pin(stream))
+    }
+
+    /// Reads every chunk into one buffer.
+    ///
+    /// # Errors
+    /// The first error the stream yields.
+    pub async fn collect(mut self) -> Result<Vec<u8>, BlobError> {
+        let mut out = Vec::new();
+        while let Some(chunk) = std::future::poll_fn(|cx| self.0.as_mut().poll_next(cx)).await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for BlobBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BlobBody(..)")
+    }
+}
+
+impl Stream for BlobBody {
+    type Item = Result<Bytes, BlobError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+/// An open read: the object's metadata, the bytes served (`range`, half-open, absolute in
+/// the object) and their stream.
+#[derive(Debug)]
+pub struct BlobRead {
+    pub meta: BlobMeta,
+    pub range: Range<u64>,
+    pub body: BlobBody,
+}
+
+/// Where blobs live: local files, S3, ….
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores `bytes` under `key`, replacing any object there. Atomic: no reader ever sees
+    /// part of it. Storing the same bytes again is harmless (keys may be content hashes).
+    async fn put(&self, key: &BlobKey, bytes: Bytes) -> Result<(), BlobError>;
+
+    /// Opens the object, or the part `range` names.
+    /// # Errors
+    /// `NotFound` if there is no object; `RangeNotSatisfiable` (with the object's size) if
+    /// `range` names no byte of it.
+    async fn get(&self, key: &BlobKey, range: Option<ByteRange>) -> Result<BlobRead, BlobError>;
+
+    /// The object's metadata; `None` if there is no object.
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, BlobError>;
+
+    /// Removes the object. Removing one that is not there is not an error.
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_resolve_like_http_byte_ranges() {
+        let r = |range: ByteRange| range.resolve(10);
+        assert_eq!(r(ByteRange::Bounded { start: 2, end: 5 }), Some(2..5));
+        assert_eq!(r(ByteRange::Bounded { start: 8, end: 50 }), Some(8..10), "clamped");
+        assert_eq!(r(ByteRange::Bounded { start: 10, end: 11 }), None);
+        assert_eq!(r(ByteRange::Bounded { start: 3, end: 3 }), None);
+        assert_eq!(r(ByteRange::From(9)), Some(9..10));
+        assert_eq!(r(ByteRange::From(10)), None);
+        assert_eq!(r(ByteRange::Last(3)), Some(7..10));
+        assert_eq!(r(ByteRange::Last(30)), Some(0..10));
+        assert_eq!(r(ByteRange::Last(0)), None);
+        assert_eq!(ByteRange::Last(1).resolve(0), None, "an empty object has no bytes");
+    }
+}
