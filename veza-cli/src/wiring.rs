@@ -7,6 +7,7 @@ use veza_adapters::postgres::PgStore;
 use veza_adapters::sqlite::SqliteStore;
 use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
 use veza_core::clock::{SystemClock, UuidV7Ids};
+use veza_core::jobs::{JobRunner, RunnerConfig};
 use veza_core::store::AccountStore;
 use veza_core::{Ports, Services};
 
@@ -87,6 +88,7 @@ pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Serv
         users: accounts.clone(),
         sessions: accounts.clone(),
         audit: accounts.clone(),
+        jobs: accounts.clone(),
         health: accounts,
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
         clock: Arc::new(SystemClock),
@@ -95,6 +97,12 @@ pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Serv
     let mut config = AuthConfig::new(keys);
     config.hash_params = hash_params;
     Services::new(ports, config)
+}
+
+/// The background job runner with every job kind this build handles registered. Domains add
+/// their handlers here as they gain background work.
+pub fn job_runner(services: &Services) -> JobRunner {
+    JobRunner::new(services.jobs.clone(), Arc::new(SystemClock), RunnerConfig::default())
 }
 
 /// Everything `veza serve` needs before it binds: data directory, database (migrated),

@@ -6,6 +6,7 @@ use crate::admin::AdminService;
 use crate::audit::{AuditLog, AuditStore};
 use crate::auth::{AuthConfig, AuthService, SessionStore};
 use crate::clock::{Clock, IdGenerator};
+use crate::jobs::JobStore;
 use crate::rate_limit::RateLimiter;
 use crate::store::StoreHealth;
 use crate::users::{UserService, UserStore};
@@ -15,6 +16,7 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub audit: Arc<dyn AuditStore>,
+    pub jobs: Arc<dyn JobStore>,
     pub health: Arc<dyn StoreHealth>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
@@ -27,6 +29,7 @@ pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
     pub audit: AuditLog,
+    pub jobs: Arc<dyn JobStore>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -37,6 +40,6 @@ impl Services {
         let users = UserService::new(ports.clone(), config.hash_params, audit.clone());
         let auth = AuthService::new(ports.clone(), config, users.clone(), audit.clone());
         let admin = AdminService::new(ports.clone(), users.clone(), audit.clone());
-        Self { admin, auth, users, audit, health: ports.health }
+        Self { admin, auth, users, audit, jobs: ports.jobs, health: ports.health }
     }
 }

@@ -18,7 +18,7 @@ const USER_COLUMNS: &str = "id, email, username, display_name, role, password_ha
 const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip";
 
-fn conversion(
+pub(super) fn conversion(
     index: usize,
     err: impl std::error::Error + Send + Sync + 'static,
 ) -> rusqlite::Error {
@@ -39,7 +39,10 @@ pub(super) fn optional_uuid_at(row: &Row<'_>, index: usize) -> rusqlite::Result<
         .transpose()
 }
 
-fn optional_time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
+pub(super) fn optional_time_at(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<OffsetDateTime>> {
     row.get::<_, Option<String>>(index)?
         .map(|s| time_text::parse(&s).map_err(|e| conversion(index, e)))
         .transpose()

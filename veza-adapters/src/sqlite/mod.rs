@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod jobs;
 mod migrate;
 
 use r2d2_sqlite::SqliteConnectionManager;

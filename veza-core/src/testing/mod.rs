@@ -1,8 +1,9 @@
 //! Contract suites: the behaviour every adapter of a port must show, run unchanged against
-//! each of them (`account_store_contract!`, `rate_limiter_contract!`). Concurrency cases use
+//! each of them (`account_store_contract!`, `job_store_contract!`, `rate_limiter_contract!`). Concurrency cases use
 //! real parallel tasks and assert exact outcomes.
 
 pub mod account_store;
+pub mod job_store;
 pub mod rate_limiter;
 
 use time::OffsetDateTime;
