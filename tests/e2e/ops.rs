@@ -50,6 +50,7 @@ async fn metrics_count_requests_by_route_template_and_status() {
     );
     assert!(text.contains("veza_http_request_duration_seconds_bucket"), "{text}");
     assert!(text.contains("veza_db_pool_connections"), "{text}");
+    assert!(text.contains(r#"veza_jobs{status="queued"} 0"#), "queue depth: {text}");
 }
 
 #[tokio::test]

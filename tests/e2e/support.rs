@@ -78,6 +78,7 @@ impl TestServer {
             public_url: None,
             cors_origins: Vec::new(),
             log_format: None,
+            workers: 0,
             jwt_secret: Some(Secret(JWT_SECRET.into())),
             chat_jwt_secret: None,
         };

@@ -9,6 +9,7 @@ use veza_cli::settings::{ConfigArgs, LogFormat, Settings};
 use veza_cli::wiring::{self, Store};
 use veza_core::audit::{Actor, AuditFilter};
 use veza_core::auth::{AuthError, HashParams};
+use veza_core::jobs::JobStatus;
 use veza_core::pagination::PageRequest;
 use veza_core::users::{CreateUser, Role, User};
 use veza_server::ServerConfig;
@@ -46,6 +47,9 @@ enum Command {
     /// Administer accounts
     #[command(subcommand)]
     User(UserCommand),
+    /// Inspect and retry background jobs
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Read the audit log of security events, newest first
     Audit {
         /// Only events about this account (id, username or e-mail)
@@ -58,6 +62,21 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Jobs, newest first
+    List {
+        /// queued, running, done or dead
+        #[arg(long)]
+        status: Option<String>,
+        /// How many jobs (1–100)
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Queue a dead job again with fresh attempts
+    Retry { id: uuid::Uuid },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +157,7 @@ async fn run(command: Command, settings: &Settings, json: bool) -> Result<ExitCo
         Command::Doctor => doctor(settings, json).await,
         Command::User(command) => user(command, settings, json).await,
         Command::Audit { user, action, limit } => audit(settings, user, action, limit, json).await,
+        Command::Jobs(command) => jobs(settings, command, json).await,
     }
 }
 
@@ -157,6 +177,11 @@ async fn serve(settings: &Settings) -> Result<ExitCode, String> {
         public_url: settings.public_url.clone(),
         ..ServerConfig::default()
     };
+    let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
+    let workers = (settings.workers > 0).then(|| {
+        let runner = std::sync::Arc::new(wiring::job_runner(&services));
+        tokio::spawn(runner.run(settings.workers, shutdown))
+    });
     let app = veza_server::app(services, &config);
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -166,9 +191,15 @@ async fn serve(settings: &Settings) -> Result<ExitCode, String> {
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{addr}");
     let _ = stdout.flush();
-    veza_server::serve(listener, app, veza_server::shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    let stopping = async move {
+        veza_server::shutdown_signal().await;
+        // Workers hand their running jobs back to the queue while requests drain.
+        let _ = stop_workers.send(true);
+    };
+    veza_server::serve(listener, app, stopping).await.map_err(|e| format!("server failed: {e}"))?;
+    if let Some(workers) = workers {
+        let _ = workers.await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -286,6 +317,54 @@ async fn audit(
                 e.ip.as_deref().unwrap_or("-"),
                 e.detail.as_deref().unwrap_or("")
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn jobs(settings: &Settings, command: JobsCommand, json: bool) -> Result<ExitCode, String> {
+    let store = Store::open(settings).await?;
+    store.migrate().await?;
+    let jobs = store.accounts();
+    match command {
+        JobsCommand::List { status, limit } => {
+            let status = status
+                .map(|s| {
+                    JobStatus::parse(&s)
+                        .ok_or(format!("unknown status {s:?}: use queued, running, done or dead"))
+                })
+                .transpose()?;
+            let page =
+                PageRequest::parse(Some(limit), None).map_err(|e| format!("--limit: {e}"))?;
+            let listed = jobs.list_jobs(status, page).await.map_err(|e| e.to_string())?;
+            for job in listed.iter().take(page.limit as usize) {
+                let run_at = job.run_at.format(&Rfc3339).unwrap_or_default();
+                if json {
+                    let line = json!({
+                        "id": job.id, "kind": job.kind, "status": job.status.as_str(),
+                        "attempts": job.attempts, "max_attempts": job.max_attempts,
+                        "run_at": run_at, "last_error": job.last_error,
+                    });
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{}  {:<8} {:<24} attempts {}/{}  run_at {run_at}  {}",
+                        job.id,
+                        job.status.as_str(),
+                        job.kind,
+                        job.attempts,
+                        job.max_attempts,
+                        job.last_error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        JobsCommand::Retry { id } => {
+            let now = veza_core::clock::Clock::now(&veza_core::clock::SystemClock);
+            if !jobs.retry_job(id, now).await.map_err(|e| e.to_string())? {
+                return Err(format!("job {id} is not dead (or does not exist)"));
+            }
+            print(json, json!({"retried": id}), &format!("job {id} queued again"));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "veza-data";
 pub const CONFIG_FILE: &str = "veza.toml";
+pub const DEFAULT_WORKERS: usize = 2;
 
 /// Options every command takes. Each also reads its `VEZA_*` variable.
 #[derive(Debug, Clone, Default, Args)]
@@ -42,6 +43,9 @@ pub struct ConfigArgs {
     /// `json` or `pretty` [default: pretty on a terminal, else json]
     #[arg(long, global = true, env = "VEZA_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Background job workers in this process; 0 for API-only instances [default: 2]
+    #[arg(long, global = true, env = "VEZA_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -61,6 +65,7 @@ struct FileConfig {
     public_url: Option<String>,
     cors_origins: Option<Vec<String>>,
     log_format: Option<LogFormat>,
+    workers: Option<usize>,
     jwt_secret_file: Option<PathBuf>,
 }
 
@@ -123,6 +128,7 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub cors_origins: Vec<String>,
     pub log_format: Option<LogFormat>,
+    pub workers: usize,
     /// `None`: generated and kept in the data directory.
     pub jwt_secret: Option<Secret>,
     /// `None`: derived from the JWT secret.
@@ -174,6 +180,7 @@ impl Settings {
             public_url: args.public_url.clone().or(file.public_url),
             cors_origins: cors_origins.into_iter().filter(|o| !o.is_empty()).collect(),
             log_format: args.log_format.or(file.log_format),
+            workers: args.workers.or(file.workers).unwrap_or(DEFAULT_WORKERS),
             jwt_secret: jwt_secret.map(Secret),
             chat_jwt_secret: env("VEZA_CHAT_JWT_SECRET").map(Secret),
         })

@@ -9,6 +9,7 @@ use veza_adapters::sqlite::SqliteStore;
 use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
 use veza_core::blobs::BlobStore;
 use veza_core::clock::{Clock, SystemClock, UuidV7Ids};
+use veza_core::jobs::{JobRunner, RunnerConfig};
 use veza_core::store::AccountStore;
 use veza_core::{Ports, Services};
 
@@ -120,6 +121,7 @@ pub fn services_with_clock(
         profiles: accounts.clone(),
         privacy: accounts.clone(),
         blobs,
+        jobs: accounts.clone(),
         health: accounts,
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
         clock,
@@ -128,6 +130,12 @@ pub fn services_with_clock(
     let mut config = AuthConfig::new(keys);
     config.hash_params = hash_params;
     Services::new(ports, config)
+}
+
+/// The background job runner with every job kind this build handles registered. Domains add
+/// their handlers here as they gain background work.
+pub fn job_runner(services: &Services) -> JobRunner {
+    JobRunner::new(services.jobs.clone(), Arc::new(SystemClock), RunnerConfig::default())
 }
 
 /// Everything `veza serve` needs before it binds: data directory, database (migrated),

@@ -246,3 +246,37 @@ fn audit_lists_what_operators_did() {
     let unknown = run(veza(dir.path()).args(["audit", "--user", "ghost"]), "");
     assert_eq!(unknown.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn jobs_list_shows_dead_jobs_and_retry_queues_them_again() {
+    use veza_core::jobs::JobStore;
+    let dir = tempfile::tempdir().unwrap();
+    stdout_json(&run(veza(dir.path()).args(["migrate", "--json"]), ""));
+    let store =
+        veza_adapters::sqlite::SqliteStore::open(dir.path().join("veza-data/veza.db")).unwrap();
+    let job = veza_core::testing::job_store::new_job("cli.test");
+    store.enqueue_job(&job).await.unwrap();
+    let now = veza_core::testing::now();
+    let claimed = store.claim_job(now, time::Duration::minutes(1)).await.unwrap().unwrap();
+    store.fail_job(job.id, claimed.lease, "decoder gave up", None, now).await.unwrap();
+
+    let listed = run(veza(dir.path()).args(["jobs", "list", "--status", "dead", "--json"]), "");
+    let line: Value =
+        serde_json::from_str(String::from_utf8_lossy(&stdout_of(&listed)).trim()).unwrap();
+    assert_eq!(line["id"], job.id.to_string());
+    assert_eq!(line["last_error"], "decoder gave up");
+
+    let id = job.id.to_string();
+    stdout_json(&run(veza(dir.path()).args(["jobs", "retry", &id, "--json"]), ""));
+    let again = run(veza(dir.path()).args(["jobs", "retry", &id]), "");
+    assert_eq!(again.status.code(), Some(1), "only dead jobs are retried");
+    let queued = run(veza(dir.path()).args(["jobs", "list", "--status", "queued"]), "");
+    assert!(String::from_utf8_lossy(&stdout_of(&queued)).contains(&id));
+    let bad = run(veza(dir.path()).args(["jobs", "list", "--status", "zombie"]), "");
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+fn stdout_of(output: &Output) -> Vec<u8> {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    output.stdout.clone()
+}

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod clock;
+pub mod jobs;
 pub mod pagination;
 pub mod privacy;
 pub mod profiles;

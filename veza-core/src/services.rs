@@ -7,6 +7,7 @@ use crate::audit::{AuditLog, AuditStore};
 use crate::auth::{AuthConfig, AuthService, SessionStore, TwoFactorStore};
 use crate::blobs::BlobStore;
 use crate::clock::{Clock, IdGenerator};
+use crate::jobs::JobStore;
 use crate::privacy::{PrivacyService, PrivacyStore};
 use crate::profiles::{ProfileService, ProfileStore};
 use crate::rate_limit::RateLimiter;
@@ -22,6 +23,7 @@ pub struct Ports {
     pub profiles: Arc<dyn ProfileStore>,
     pub privacy: Arc<dyn PrivacyStore>,
     pub blobs: Arc<dyn BlobStore>,
+    pub jobs: Arc<dyn JobStore>,
     pub health: Arc<dyn StoreHealth>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
@@ -36,6 +38,7 @@ pub struct Services {
     pub audit: AuditLog,
     pub profiles: ProfileService,
     pub privacy: PrivacyService,
+    pub jobs: Arc<dyn JobStore>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -48,6 +51,15 @@ impl Services {
         let admin = AdminService::new(ports.clone(), users.clone(), audit.clone());
         let profiles = ProfileService::new(ports.clone());
         let privacy = PrivacyService::new(ports.clone(), users.clone(), audit.clone());
-        Self { admin, auth, users, audit, profiles, privacy, health: ports.health }
+        Self {
+            admin,
+            auth,
+            users,
+            audit,
+            profiles,
+            privacy,
+            jobs: ports.jobs,
+            health: ports.health,
+        }
     }
 }

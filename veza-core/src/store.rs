@@ -54,6 +54,7 @@ pub trait AccountStore:
     + crate::audit::AuditStore
     + crate::profiles::ProfileStore
     + crate::privacy::PrivacyStore
+    + crate::jobs::JobStore
     + StoreHealth
 {
 }
@@ -65,6 +66,7 @@ impl<T> AccountStore for T where
         + crate::audit::AuditStore
         + crate::profiles::ProfileStore
         + crate::privacy::PrivacyStore
+        + crate::jobs::JobStore
         + StoreHealth
 {
 }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod jobs;
 mod privacy;
 mod profiles;
 mod two_factor;
@@ -219,7 +220,7 @@ mod tests {
     use veza_core::store::AccountStore;
 
     /// A migrated store on a database of its own, or `None` when Postgres tests are skipped.
-    async fn migrated() -> Option<PgStore> {
+    pub(super) async fn migrated() -> Option<PgStore> {
         let server = testing::test_server_url()?;
         let store =
             PgStore::connect(&testing::fresh_database(&server).await).await.expect("connect");

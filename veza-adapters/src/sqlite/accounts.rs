@@ -18,7 +18,7 @@ const USER_COLUMNS: &str = "id, email, username, display_name, role, password_ha
 pub(super) const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip";
 
-fn conversion(
+pub(super) fn conversion(
     index: usize,
     err: impl std::error::Error + Send + Sync + 'static,
 ) -> rusqlite::Error {

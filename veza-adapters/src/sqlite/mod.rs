@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod jobs;
 mod migrate;
 mod privacy;
 mod profiles;

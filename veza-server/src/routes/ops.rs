@@ -64,5 +64,15 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let backend = state.services.health.backend();
     metrics::gauge!("veza_db_pool_connections", "backend" => backend).set(pool.connections);
     metrics::gauge!("veza_db_pool_idle_connections", "backend" => backend).set(pool.idle);
+    match state.services.jobs.queue_depth().await {
+        Ok(depth) => {
+            for (status, count) in
+                [("queued", depth.queued), ("running", depth.running), ("dead", depth.dead)]
+            {
+                metrics::gauge!("veza_jobs", "status" => status).set(count as f64);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "metrics: queue depth unavailable"),
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
