@@ -1,6 +1,8 @@
 //! Implementations of `veza-core`'s ports. One module per technology; each passes the
 //! contract suite of the port it implements (`veza_core::testing`).
 
+pub mod mail;
+
 pub mod memory;
 
 pub mod postgres;

@@ -6,7 +6,9 @@
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod credentials;
 pub mod pagination;
+pub mod mail;
 pub mod rate_limit;
 pub mod store;
 pub mod users;

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use crate::audit::{AuditLog, AuditStore};
 use crate::auth::{AuthConfig, AuthService, SessionStore};
 use crate::clock::{Clock, IdGenerator};
+use crate::credentials::{CredentialService, CredentialStore};
+use crate::mail::{MailOutbox, MailRelay, Mailer};
 use crate::rate_limit::RateLimiter;
 use crate::store::StoreHealth;
 use crate::users::{UserService, UserStore};
@@ -14,6 +16,9 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub audit: Arc<dyn AuditStore>,
+    pub credentials: Arc<dyn CredentialStore>,
+    pub mail_outbox: Arc<dyn MailOutbox>,
+    pub mailer: Arc<dyn Mailer>,
     pub health: Arc<dyn StoreHealth>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
@@ -25,6 +30,9 @@ pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
     pub audit: AuditLog,
+    pub credentials: CredentialService,
+    /// Delivers queued mail; `veza serve` runs it with `mail.start()`.
+    pub mail: MailRelay,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -33,7 +41,22 @@ impl Services {
         let audit = AuditLog::new(ports.audit.clone(), ports.clock.clone(), ports.ids.clone());
         // One password hasher (its worker threads and their memory) for the whole process.
         let users = UserService::new(ports.clone(), config.hash_params, audit.clone());
-        let auth = AuthService::new(ports.clone(), config, users.clone(), audit.clone());
-        Self { auth, users, audit, health: ports.health }
+        let mail = MailRelay::new(
+            ports.mail_outbox.clone(),
+            ports.mailer.clone(),
+            ports.clock.clone(),
+            config.mail.relay.clone(),
+        );
+        let credentials = CredentialService::new(
+            ports.clone(),
+            config.mail.clone(),
+            users.clone(),
+            audit.clone(),
+            mail.clone(),
+            (config.max_login_failures, config.login_window),
+        );
+        let auth =
+            AuthService::new(ports.clone(), config, users.clone(), audit.clone(), credentials.clone());
+        Self { auth, users, audit, credentials, mail, health: ports.health }
     }
 }

@@ -48,11 +48,21 @@ pub trait StoreHealth: Send + Sync {
 
 /// Everything the account domains need from one database, as one object adapters implement.
 pub trait AccountStore:
-    crate::users::UserStore + crate::auth::SessionStore + crate::audit::AuditStore + StoreHealth
+    crate::users::UserStore
+    + crate::auth::SessionStore
+    + crate::audit::AuditStore
+    + crate::credentials::CredentialStore
+    + crate::mail::MailOutbox
+    + StoreHealth
 {
 }
 
 impl<T> AccountStore for T where
-    T: crate::users::UserStore + crate::auth::SessionStore + crate::audit::AuditStore + StoreHealth
+    T: crate::users::UserStore
+        + crate::auth::SessionStore
+        + crate::audit::AuditStore
+        + crate::credentials::CredentialStore
+        + crate::mail::MailOutbox
+        + StoreHealth
 {
 }

@@ -5,6 +5,8 @@
 
 mod accounts;
 mod audit;
+mod credentials;
+mod mail_outbox;
 
 use async_trait::async_trait;
 use sqlx::migrate::{Migrate, Migrator};

@@ -9,6 +9,7 @@ use veza_core::store::StoreError;
 pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_accounts", include_str!("../../migrations/sqlite/0001_accounts.sql")),
     ("0002_audit", include_str!("../../migrations/sqlite/0002_audit.sql")),
+    ("0004_mail", include_str!("../../migrations/sqlite/0004_mail.sql")),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<usize, StoreError> {

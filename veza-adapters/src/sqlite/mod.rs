@@ -4,6 +4,8 @@
 
 mod accounts;
 mod audit;
+mod credentials;
+mod mail_outbox;
 mod migrate;
 
 use r2d2_sqlite::SqliteConnectionManager;

@@ -25,10 +25,14 @@ pub enum AuditAction {
     RoleChanged,
     Suspended,
     Unsuspended,
+    PasswordChanged,
+    PasswordResetRequested,
+    PasswordReset,
+    EmailVerified,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 10] = [
+    pub const ALL: [AuditAction; 14] = [
         AuditAction::Registered,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -39,6 +43,10 @@ impl AuditAction {
         AuditAction::RoleChanged,
         AuditAction::Suspended,
         AuditAction::Unsuspended,
+        AuditAction::PasswordChanged,
+        AuditAction::PasswordResetRequested,
+        AuditAction::PasswordReset,
+        AuditAction::EmailVerified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +61,10 @@ impl AuditAction {
             AuditAction::RoleChanged => "admin.role_changed",
             AuditAction::Suspended => "admin.user_suspended",
             AuditAction::Unsuspended => "admin.user_unsuspended",
+            AuditAction::PasswordChanged => "auth.password_changed",
+            AuditAction::PasswordResetRequested => "auth.password_reset_requested",
+            AuditAction::PasswordReset => "auth.password_reset",
+            AuditAction::EmailVerified => "auth.email_verified",
         }
     }
 

@@ -40,6 +40,14 @@ pub enum AuthError {
     InvalidRefreshToken,
     #[error("refresh token already used; session revoked")]
     RefreshTokenReused,
+    /// Unknown, used or expired password-reset token.
+    #[error("password reset token invalid")]
+    InvalidResetToken,
+    /// Unknown, used or expired verification token, or one mailed to a former address.
+    #[error("e-mail verification token invalid")]
+    InvalidVerificationToken,
+    #[error("e-mail address already verified")]
+    EmailAlreadyVerified,
     #[error("session not found")]
     SessionNotFound,
     #[error("user not found")]

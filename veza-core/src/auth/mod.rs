@@ -9,7 +9,7 @@ mod model;
 mod password;
 mod ports;
 pub(crate) mod service;
-mod tokens;
+pub(crate) mod tokens;
 
 pub use error::{AuthError, FieldError};
 pub use model::{NewSession, Principal, Rotation, Session, TokenHash};

@@ -1,8 +1,11 @@
 //! Contract suites: the behaviour every adapter of a port must show, run unchanged against
-//! each of them (`account_store_contract!`, `rate_limiter_contract!`). Concurrency cases use
+//! each of them (`account_store_contract!`, `mailer_contract!`, `rate_limiter_contract!`). Concurrency cases use
 //! real parallel tasks and assert exact outcomes.
 
 pub mod account_store;
+pub mod credential_store;
+pub mod mailer;
+pub mod mime;
 pub mod rate_limiter;
 
 use time::OffsetDateTime;
