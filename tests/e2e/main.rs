@@ -3,6 +3,8 @@
 
 mod auth;
 mod hostile;
+mod mailbox;
 mod ops;
+mod password;
 mod support;
 mod tokens;

@@ -5,13 +5,16 @@ use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use veza_cli::settings::{ConfigArgs, LogFormat, Settings};
-use veza_cli::wiring::{self, Store};
+use veza_cli::wiring::{self, MailTransport, Store};
 use veza_core::audit::Actor;
 use veza_core::auth::{AuthError, HashParams};
 use veza_core::users::{CreateUser, Role, User};
 use veza_server::ServerConfig;
 
 const ENVIRONMENT_HELP: &str = "\
+Mail: VEZA_SMTP_URL and VEZA_MAIL_FROM (flags --smtp-url, --mail-from); links in mails start
+with VEZA_PUBLIC_URL.
+
 Secrets (environment only, never flags):
   VEZA_JWT_SECRET        HS256 key of access tokens (at least 32 bytes) [default: generated into DATA_DIR/secrets]
   VEZA_JWT_SECRET_FILE   read that key from a file
@@ -127,6 +130,14 @@ async fn run(command: Command, settings: &Settings, json: bool) -> Result<ExitCo
 }
 
 async fn serve(settings: &Settings) -> Result<ExitCode, String> {
+    // Bound first: with port 0 only the bound address says what links in mails must be.
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut settings = settings.clone();
+    settings.public_url.get_or_insert_with(|| format!("http://{addr}"));
+    let settings = &settings;
     let services = wiring::prepare(settings, HashParams::OWASP).await?;
     let cors_origins = settings
         .cors_origins
@@ -134,18 +145,15 @@ async fn serve(settings: &Settings) -> Result<ExitCode, String> {
         .map(|o| o.parse().map_err(|_| format!("VEZA_CORS_ORIGINS: {o:?} is not a valid origin")))
         .collect::<Result<_, _>>()?;
     let config = ServerConfig { cors_origins, ..ServerConfig::default() };
+    let relay = services.mail.start();
     let app = veza_server::app(services, &config);
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, backend = settings.database.backend(), data_dir = %settings.data_dir.display(), "serving");
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{addr}");
     let _ = stdout.flush();
-    veza_server::serve(listener, app, veza_server::shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    let served = veza_server::serve(listener, app, veza_server::shutdown_signal()).await;
+    relay.stop().await;
+    served.map_err(|e| format!("server failed: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -167,6 +175,11 @@ async fn doctor(settings: &Settings, json: bool) -> Result<ExitCode, String> {
         .map(|()| format!("{} is writable", settings.data_dir.display()))
         .map_err(|e| format!("{} is not writable: {e}", settings.data_dir.display()));
     checks.push(("data_dir", data_dir));
+    let mail = match MailTransport::open(settings) {
+        Ok(transport) => transport.check().await,
+        Err(err) => Err(err),
+    };
+    checks.push(("mail", mail));
 
     let healthy = checks.iter().all(|(_, result)| result.is_ok());
     if json {
@@ -202,7 +215,8 @@ async fn user(command: UserCommand, settings: &Settings, json: bool) -> Result<E
         None,
         wiring::TOKEN_ISSUER,
     );
-    let users = wiring::services(&store, keys, HashParams::OWASP).users;
+    let mailer = MailTransport::open(settings)?.mailer();
+    let users = wiring::services(&store, keys, HashParams::OWASP, mailer, Default::default()).users;
     let (user, verb) = match command {
         UserCommand::Create { email, username, role, display_name, password_stdin } => {
             let role = parse_role(&role)?;

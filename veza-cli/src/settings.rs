@@ -36,6 +36,12 @@ pub struct ConfigArgs {
     /// Base of absolute URLs in responses and mails [default: http:// + the listen address]
     #[arg(long, global = true, env = "VEZA_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// `smtp://host:port` (add `?tls=required` for STARTTLS), or `smtps://host:port`; `user:password@` authenticates [default: mail is written to DATA_DIR/outbox/ as .eml files]
+    #[arg(long, global = true, env = "VEZA_SMTP_URL", value_name = "URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of every mail, `Name <address>` [default: Veza <no-reply@localhost>]
+    #[arg(long, global = true, env = "VEZA_MAIL_FROM", value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
     /// Comma-separated origins allowed by CORS [default: none]
     #[arg(long, global = true, env = "VEZA_CORS_ORIGINS", value_name = "ORIGINS")]
     pub cors_origins: Option<String>,
@@ -59,6 +65,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     public_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
     cors_origins: Option<Vec<String>>,
     log_format: Option<LogFormat>,
     jwt_secret_file: Option<PathBuf>,
@@ -120,7 +128,12 @@ pub struct Settings {
     pub listen: String,
     pub data_dir: PathBuf,
     pub database: Database,
+    /// `None`: `http://` + the address `serve` listens on.
     pub public_url: Option<String>,
+    /// `None`: mail goes to `DATA_DIR/outbox/`. May hold a password, hence a `Secret`.
+    pub smtp_url: Option<Secret>,
+    /// `None`: `Veza <no-reply@localhost>`.
+    pub mail_from: Option<String>,
     pub cors_origins: Vec<String>,
     pub log_format: Option<LogFormat>,
     /// `None`: generated and kept in the data directory.
@@ -167,11 +180,19 @@ impl Settings {
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err("the JWT secret must be at least 32 bytes".into());
         }
+        let public_url = args.public_url.clone().or(file.public_url);
+        if let Some(url) = &public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!("VEZA_PUBLIC_URL {url:?} must start with http:// or https://"));
+        }
         Ok(Self {
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             data_dir,
             database,
-            public_url: args.public_url.clone().or(file.public_url),
+            public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
+            smtp_url: args.smtp_url.clone().or(file.smtp_url).filter(|u| !u.is_empty()).map(Secret),
+            mail_from: args.mail_from.clone().or(file.mail_from).filter(|f| !f.is_empty()),
             cors_origins: cors_origins.into_iter().filter(|o| !o.is_empty()).collect(),
             log_format: args.log_format.or(file.log_format),
             jwt_secret: jwt_secret.map(Secret),

@@ -2,11 +2,14 @@
 //! place where configuration meets implementations.
 
 use std::sync::Arc;
+use veza_adapters::mail::{DEFAULT_FROM, OutboxDirMailer, SmtpMailer, parse_sender};
 use veza_adapters::memory::MemoryRateLimiter;
 use veza_adapters::postgres::PgStore;
 use veza_adapters::sqlite::SqliteStore;
 use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
 use veza_core::clock::{SystemClock, UuidV7Ids};
+use veza_core::credentials::MailConfig;
+use veza_core::mail::Mailer;
 use veza_core::store::AccountStore;
 use veza_core::{Ports, Services};
 
@@ -66,6 +69,61 @@ impl Store {
     }
 }
 
+/// Where mail goes: the configured SMTP server, or the outbox folder of the data directory.
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    Smtp(SmtpMailer),
+    OutboxDir(OutboxDirMailer),
+}
+
+impl MailTransport {
+    /// Builds the configured transport; connects to nothing yet. Call inside a runtime.
+    ///
+    /// # Errors
+    /// A one-line message if `VEZA_SMTP_URL` or `VEZA_MAIL_FROM` is unusable.
+    pub fn open(settings: &Settings) -> Result<Self, String> {
+        let from = parse_sender(settings.mail_from.as_deref().unwrap_or(DEFAULT_FROM))?;
+        match &settings.smtp_url {
+            Some(url) => SmtpMailer::new(&url.0, from).map(MailTransport::Smtp),
+            None => {
+                let dir = settings.data_dir.join("outbox");
+                Ok(MailTransport::OutboxDir(OutboxDirMailer::new(dir, from)))
+            }
+        }
+    }
+
+    pub fn mailer(&self) -> Arc<dyn Mailer> {
+        match self {
+            MailTransport::Smtp(smtp) => Arc::new(smtp.clone()),
+            MailTransport::OutboxDir(dir) => Arc::new(dir.clone()),
+        }
+    }
+
+    /// Where mail goes, for logs (no credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            MailTransport::Smtp(smtp) => smtp.server().to_owned(),
+            MailTransport::OutboxDir(dir) => format!("outbox folder {}", dir.dir().display()),
+        }
+    }
+
+    /// Whether mail can go out now (`veza doctor`).
+    ///
+    /// # Errors
+    /// Why not.
+    pub async fn check(&self) -> Result<String, String> {
+        match self {
+            MailTransport::Smtp(smtp) => {
+                smtp.check().await.map(|()| format!("{} answers", smtp.server()))
+            }
+            MailTransport::OutboxDir(dir) => dir
+                .check()
+                .map(|()| format!("{} is writable", dir.dir().display()))
+                .map_err(|e| format!("{} is not writable: {e}", dir.dir().display())),
+        }
+    }
+}
+
 /// The signing keys: configured, or generated once into the data directory.
 ///
 /// # Errors
@@ -80,13 +138,23 @@ pub fn token_keys(settings: &Settings) -> Result<TokenKeys, String> {
     Ok(TokenKeys::new(jwt_secret.as_bytes(), chat, TOKEN_ISSUER))
 }
 
-/// Core services over `store`, with the in-process rate limiter and system clock.
-pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Services {
+/// Core services over `store` and `mailer`, with the in-process rate limiter and system
+/// clock.
+pub fn services(
+    store: &Store,
+    keys: TokenKeys,
+    hash_params: HashParams,
+    mailer: Arc<dyn Mailer>,
+    mail: MailConfig,
+) -> Services {
     let accounts = store.accounts();
     let ports = Ports {
         users: accounts.clone(),
         sessions: accounts.clone(),
         audit: accounts.clone(),
+        credentials: accounts.clone(),
+        mail_outbox: accounts.clone(),
+        mailer,
         health: accounts,
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
         clock: Arc::new(SystemClock),
@@ -94,11 +162,13 @@ pub fn services(store: &Store, keys: TokenKeys, hash_params: HashParams) -> Serv
     };
     let mut config = AuthConfig::new(keys);
     config.hash_params = hash_params;
+    config.mail = mail;
     Services::new(ports, config)
 }
 
-/// Everything `veza serve` needs before it binds: data directory, database (migrated),
-/// secrets, services.
+/// Everything `veza serve` needs once it has bound its address: data directory, database
+/// (migrated), secrets, mail transport, services. Links in mails start with
+/// `settings.public_url`, else `http://` + `settings.listen`.
 ///
 /// # Errors
 /// A one-line message naming what failed.
@@ -112,5 +182,10 @@ pub async fn prepare(settings: &Settings, hash_params: HashParams) -> Result<Ser
         tracing::info!(applied, backend = settings.database.backend(), "database migrated");
     }
     let keys = token_keys(settings)?;
-    Ok(services(&store, keys, hash_params))
+    let transport = MailTransport::open(settings)?;
+    tracing::info!(mail = %transport.describe(), "mail transport");
+    let public_url =
+        settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+    let mail = MailConfig { public_url, ..MailConfig::default() };
+    Ok(services(&store, keys, hash_params, transport.mailer(), mail))
 }

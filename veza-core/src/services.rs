@@ -55,8 +55,13 @@ impl Services {
             mail.clone(),
             (config.max_login_failures, config.login_window),
         );
-        let auth =
-            AuthService::new(ports.clone(), config, users.clone(), audit.clone(), credentials.clone());
+        let auth = AuthService::new(
+            ports.clone(),
+            config,
+            users.clone(),
+            audit.clone(),
+            credentials.clone(),
+        );
         Self { auth, users, audit, credentials, mail, health: ports.health }
     }
 }

@@ -57,7 +57,7 @@ pub struct AppState {
 #[openapi(
     info(title = "Veza API", description = "The backend of a collaborative audio platform."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Sign-up, sign-in, tokens and sessions"),
+    tags((name = "auth", description = "Sign-up, sign-in, tokens, sessions, passwords and e-mail verification"),
          (name = "operations", description = "Health, readiness and metrics")),
 )]
 struct ApiDoc;
@@ -82,7 +82,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::ops::router())
-        .nest("/api/v1/auth", routes::auth::router())
+        .nest("/api/v1/auth", routes::auth::router().merge(routes::credentials::router()))
 }
 
 /// The whole application: API routes, `/docs`, and the middleware every request crosses.

@@ -146,7 +146,10 @@ mod tests {
         }
         assert_eq!(harness.delivered().await.len(), 3);
         let dir = tempfile::tempdir().unwrap();
-        let mailer = OutboxDirMailer::new(dir.path().join("a/b/outbox"), parse_sender(DEFAULT_FROM).unwrap());
+        let mailer = OutboxDirMailer::new(
+            dir.path().join("a/b/outbox"),
+            parse_sender(DEFAULT_FROM).unwrap(),
+        );
         mailer.check().expect("the folder is created and writable");
         mailer.send(&mail).await.unwrap();
         let names: Vec<String> = std::fs::read_dir(mailer.dir())

@@ -91,8 +91,10 @@ mod tests {
 
     #[tokio::test]
     async fn credentials_never_reach_the_printable_url() {
-        assert_eq!(without_credentials("smtp://u:secret@mx.example:587?tls=required"),
-            "smtp://mx.example:587?tls=required");
+        assert_eq!(
+            without_credentials("smtp://u:secret@mx.example:587?tls=required"),
+            "smtp://mx.example:587?tls=required"
+        );
         assert_eq!(without_credentials("smtps://mx.example"), "smtps://mx.example");
         let from = super::super::parse_sender(super::super::DEFAULT_FROM).unwrap();
         let mailer = SmtpMailer::new("smtp://u:secret@127.0.0.1:2525", from).unwrap();

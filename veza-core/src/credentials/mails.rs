@@ -32,7 +32,14 @@ fn escape_html(text: &str) -> String {
 
 /// One call to action: a greeting, why the mail came, the link (as a button and as text, for
 /// clients that strip links), and what to do if it was not expected.
-fn compose(user: &User, subject: &str, lead: &str, action: &str, link: &str, footer: &str) -> OutgoingMail {
+fn compose(
+    user: &User,
+    subject: &str,
+    lead: &str,
+    action: &str,
+    link: &str,
+    footer: &str,
+) -> OutgoingMail {
     let name = user.display_name.as_str();
     let text_body = format!("Hello {name},\n\n{lead}\n\n{link}\n\n{footer}\n\n-- \nVeza\n");
     let (name, lead, action, link, footer) = (
@@ -49,7 +56,12 @@ fn compose(user: &User, subject: &str, lead: &str, action: &str, link: &str, foo
          <p>If the button does not work, open this address:<br>{link}</p>\n\
          <p>{footer}</p>\n<p>&mdash; Veza</p>\n</body></html>\n"
     );
-    OutgoingMail { to: user.email.as_str().to_owned(), subject: subject.to_owned(), text_body, html_body }
+    OutgoingMail {
+        to: user.email.as_str().to_owned(),
+        subject: subject.to_owned(),
+        text_body,
+        html_body,
+    }
 }
 
 pub(crate) fn password_reset(user: &User, link: &str, ttl: Duration) -> OutgoingMail {
@@ -98,6 +110,9 @@ mod tests {
 
     #[test]
     fn html_special_characters_are_escaped() {
-        assert_eq!(escape_html(r#"<b>"Ana" & 'Bo'</b>"#), "&lt;b&gt;&quot;Ana&quot; &amp; &#39;Bo&#39;&lt;/b&gt;");
+        assert_eq!(
+            escape_html(r#"<b>"Ana" & 'Bo'</b>"#),
+            "&lt;b&gt;&quot;Ana&quot; &amp; &#39;Bo&#39;&lt;/b&gt;"
+        );
     }
 }

@@ -97,8 +97,7 @@ impl CredentialService {
             return Err(AuthError::RateLimited { retry_after_secs: wait.unsigned_abs() });
         }
         let plausible = current_password.chars().count() <= 1024;
-        if !plausible || !self.users.hasher().verify(current_password, &user.password_hash).await
-        {
+        if !plausible || !self.users.hasher().verify(current_password, &user.password_hash).await {
             self.ports.rate_limiter.hit(&failures, now, self.failure_window).await?;
             return Err(AuthError::InvalidCredentials);
         }
@@ -227,9 +226,11 @@ impl CredentialService {
     async fn hash_new_password(&self, user: &User, password: &str) -> Result<String, AuthError> {
         check_password_policy(password, Some(&user.username), Some(&user.email))
             .map_err(|weak| AuthError::WeakPassword(weak.message))?;
-        self.users.hasher().hash(password).await.map_err(|err| {
-            AuthError::Store(crate::store::StoreError::backend(err.to_string()))
-        })
+        self.users
+            .hasher()
+            .hash(password)
+            .await
+            .map_err(|err| AuthError::Store(crate::store::StoreError::backend(err.to_string())))
     }
 
     /// Counts one mail of `purpose` to `user`; `false` once the hour's budget is spent.

@@ -329,10 +329,8 @@ pub async fn the_relay_retries_a_failed_send_and_abandons_a_refused_one(
     create(&store, &token_for(&user, "a", TokenPurpose::PasswordReset), "Retried").await;
     create(&store, &token_for(&user, "b", TokenPurpose::PasswordReset), "Refused").await;
     let clock = Arc::new(ManualClock::new(now()));
-    let config = RelayConfig {
-        retry_schedule: vec![Duration::seconds(30)],
-        ..RelayConfig::default()
-    };
+    let config =
+        RelayConfig { retry_schedule: vec![Duration::seconds(30)], ..RelayConfig::default() };
     let relay = MailRelay::new(store.clone(), mailer.clone(), clock.clone(), config);
 
     assert_eq!(relay.deliver_due().await.unwrap(), 2, "both tried");
