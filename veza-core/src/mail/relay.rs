@@ -100,13 +100,15 @@ impl MailRelay {
             self.config.retry_schedule.get(index).map(|wait| now + *wait)
         };
         let message: String = err.to_string().chars().take(MAX_ERROR_CHARS).collect();
+        self.outbox.record_mail_failure(queued.id, &message, retry_at, now).await?;
+        // Logged once recorded, so the log never claims a retry the store does not know of.
         match retry_at {
             Some(at) => tracing::warn!(mail_id = %queued.id, attempts = queued.attempts,
                 retry_at = %at, error = %message, "mail delivery failed; will retry"),
             None => tracing::error!(mail_id = %queued.id, attempts = queued.attempts,
                 error = %message, "mail delivery abandoned"),
         }
-        self.outbox.record_mail_failure(queued.id, &message, retry_at, now).await
+        Ok(())
     }
 
     /// Runs the relay on the current runtime until the handle is stopped or dropped.
