@@ -260,6 +260,27 @@ mod tests {
     }
 
     #[test]
+    fn mail_settings_come_from_the_file_and_the_public_url_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("veza.toml");
+        std::fs::write(
+            &config,
+            "smtp_url = \"smtp://u:pw@mx.example:587\"\nmail_from = \"Veza <hi@veza.example>\"\n\
+             public_url = \"https://veza.example/\"\n",
+        )
+        .unwrap();
+        let args = ConfigArgs { config: Some(config), ..ConfigArgs::default() };
+        let settings = Settings::resolve(&args).unwrap();
+        assert_eq!(settings.smtp_url, Some(Secret("smtp://u:pw@mx.example:587".into())));
+        assert_eq!(settings.mail_from.as_deref(), Some("Veza <hi@veza.example>"));
+        assert_eq!(settings.public_url.as_deref(), Some("https://veza.example"), "no trailing /");
+        assert!(!format!("{settings:?}").contains("pw@"), "the SMTP password stays hidden");
+
+        let args = ConfigArgs { public_url: Some("veza.example".into()), ..ConfigArgs::default() };
+        assert!(Settings::resolve(&args).unwrap_err().contains("VEZA_PUBLIC_URL"));
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let shown = format!(
             "{:?} {:?}",

@@ -110,7 +110,8 @@ impl MailOutbox for PgStore {
             .bind(error)
             .bind(at),
             None => sqlx::query(
-                "UPDATE mail_outbox SET last_error = $2, abandoned_at = $3 WHERE id = $1",
+                "UPDATE mail_outbox SET last_error = $2, abandoned_at = $3, text_body = '', \
+                 html_body = '' WHERE id = $1",
             )
             .bind(id)
             .bind(error)

@@ -97,7 +97,8 @@ impl MailOutbox for SqliteStore {
                     params![id.to_string(), error, time_text::format(at)],
                 )?,
                 None => tx.execute(
-                    "UPDATE mail_outbox SET last_error = ?2, abandoned_at = ?3 WHERE id = ?1",
+                    "UPDATE mail_outbox SET last_error = ?2, abandoned_at = ?3, text_body = '', \
+                     html_body = '' WHERE id = ?1",
                     params![id.to_string(), error, time_text::format(now)],
                 )?,
             };

@@ -35,7 +35,8 @@ pub trait MailOutbox: Send + Sync {
     async fn mark_mail_sent(&self, id: MailId) -> Result<(), StoreError>;
 
     /// The attempt failed with `error`. `Some(at)`: due again at `at`; `None`: abandoned,
-    /// never claimed again, kept with its error for the operator. A no-op if it is gone.
+    /// never claimed again, kept with recipient, subject and error for the operator but
+    /// without its bodies (they hold a link). A no-op if it is gone.
     async fn record_mail_failure(
         &self,
         id: MailId,
