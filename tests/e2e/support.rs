@@ -5,6 +5,7 @@
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -12,6 +13,7 @@ use veza_cli::settings::{Database, Secret, Settings};
 use veza_core::Services;
 use veza_core::auth::HashParams;
 use veza_core::clock::{Clock, ManualClock, SystemClock};
+use veza_core::mail::RelayHandle;
 use veza_server::ServerConfig;
 
 pub const JWT_SECRET: &str = "e2e-test-secret-that-is-at-least-32-bytes-long";
@@ -22,8 +24,24 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub services: Services,
     pub database: Database,
+    /// What the server was built from (a second store handle for tests that craft rows).
+    pub settings: Settings,
     _data_dir: TempDir,
+    _relay: RelayHandle,
     _shutdown: oneshot::Sender<()>,
+}
+
+/// How a test server differs from the default one.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub config: ServerConfig,
+    /// `VEZA_PUBLIC_URL`; `None`: the server's own `http://127.0.0.1:PORT`.
+    pub public_url: Option<String>,
+    /// `VEZA_SMTP_URL`; `None`: mail goes to the data directory's outbox folder.
+    pub smtp_url: Option<String>,
+    /// The core's clock; `None`: the system clock. Tests step a `ManualClock` through TOTP
+    /// windows and expiries instead of waiting.
+    pub clock: Option<Arc<ManualClock>>,
 }
 
 /// The tokens a sign-in returned.
@@ -44,7 +62,7 @@ impl Tokens {
     }
 }
 
-async fn database_for_test(data_dir: &std::path::Path) -> Database {
+async fn database_for_test(data_dir: &Path) -> Database {
     match std::env::var("VEZA_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             Database::Postgres(veza_adapters::postgres::testing::fresh_database(&url).await)
@@ -59,46 +77,66 @@ impl TestServer {
     }
 
     pub async fn start_with(config: ServerConfig) -> Self {
-        Self::start_on(config, Arc::new(SystemClock)).await
+        Self::start_with_options(Options { config, ..Options::default() }).await
     }
 
-    /// A server whose core reads time from `clock`: tests step it through TOTP windows and
-    /// expiries instead of waiting.
     pub async fn start_with_clock(clock: Arc<ManualClock>) -> Self {
-        Self::start_on(ServerConfig::default(), clock).await
+        Self::start_with_options(Options { clock: Some(clock), ..Options::default() }).await
     }
 
-    async fn start_on(config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
+    /// Binds first, as `veza serve` does, so the default public URL names the real port.
+    pub async fn start_with_options(options: Options) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database = database_for_test(data_dir.path()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let settings = Settings {
             listen: "127.0.0.1:0".into(),
             data_dir: data_dir.path().to_path_buf(),
             database: database.clone(),
-            public_url: None,
+            public_url: Some(options.public_url.unwrap_or_else(|| base.clone())),
+            smtp_url: options.smtp_url.map(Secret),
+            mail_from: None,
             cors_origins: Vec::new(),
             log_format: None,
             workers: 0,
             jwt_secret: Some(Secret(JWT_SECRET.into())),
             chat_jwt_secret: None,
         };
+        let clock: Arc<dyn Clock> = match options.clock {
+            Some(clock) => clock,
+            None => Arc::new(SystemClock),
+        };
         let services =
             veza_cli::wiring::prepare_with_clock(&settings, HashParams::FAST_FOR_TESTS, clock)
                 .await
                 .expect("services");
-        let app = veza_server::app(services.clone(), &config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let relay = services.mail.start();
+        let app = veza_server::app(services.clone(), &options.config);
         let (shutdown, stop) = oneshot::channel::<()>();
         tokio::spawn(veza_server::serve(listener, app, async {
             let _ = stop.await;
         }));
         let client = reqwest::Client::builder().build().expect("client");
-        Self { base, client, services, database, _data_dir: data_dir, _shutdown: shutdown }
+        Self {
+            base,
+            client,
+            services,
+            database,
+            settings,
+            _data_dir: data_dir,
+            _relay: relay,
+            _shutdown: shutdown,
+        }
     }
 
-    pub fn data_dir(&self) -> &std::path::Path {
+    pub fn data_dir(&self) -> &Path {
         self._data_dir.path()
+    }
+
+    /// Where the embedded default mailer writes `.eml` files.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir().join("outbox")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -137,7 +175,11 @@ impl TestServer {
     }
 
     pub async fn login_ok(&self, login: &str) -> Tokens {
-        let body = expect_json(self.login(login, PASSWORD).await, StatusCode::OK).await;
+        self.login_ok_with(login, PASSWORD).await
+    }
+
+    pub async fn login_ok_with(&self, login: &str, password: &str) -> Tokens {
+        let body = expect_json(self.login(login, password).await, StatusCode::OK).await;
         Tokens::from_body(&body)
     }
 

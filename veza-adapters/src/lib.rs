@@ -2,6 +2,7 @@
 //! contract suite of the port it implements (`veza_core::testing`).
 
 pub mod fs_blobs;
+pub mod mail;
 
 pub mod memory;
 

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use time::format_description::well_known::Rfc3339;
 use veza_cli::settings::{ConfigArgs, LogFormat, Settings};
-use veza_cli::wiring::{self, Store};
+use veza_cli::wiring::{self, MailTransport, Store};
 use veza_core::audit::{Actor, AuditFilter};
 use veza_core::auth::{AuthError, HashParams};
 use veza_core::jobs::JobStatus;
@@ -15,6 +15,9 @@ use veza_core::users::{CreateUser, Role, User};
 use veza_server::ServerConfig;
 
 const ENVIRONMENT_HELP: &str = "\
+Mail: VEZA_SMTP_URL and VEZA_MAIL_FROM (flags --smtp-url, --mail-from); links in mails start
+with VEZA_PUBLIC_URL.
+
 Secrets (environment only, never flags):
   VEZA_JWT_SECRET        HS256 key of access tokens (at least 32 bytes) [default: generated into DATA_DIR/secrets]
   VEZA_JWT_SECRET_FILE   read that key from a file
@@ -162,6 +165,14 @@ async fn run(command: Command, settings: &Settings, json: bool) -> Result<ExitCo
 }
 
 async fn serve(settings: &Settings) -> Result<ExitCode, String> {
+    // Bound first: with port 0 only the bound address says what links in mails must be.
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut settings = settings.clone();
+    settings.public_url.get_or_insert_with(|| format!("http://{addr}"));
+    let settings = &settings;
     let services = wiring::prepare(settings, HashParams::OWASP).await?;
     let cors_origins = settings
         .cors_origins
@@ -177,16 +188,13 @@ async fn serve(settings: &Settings) -> Result<ExitCode, String> {
         public_url: settings.public_url.clone(),
         ..ServerConfig::default()
     };
+    let relay = services.mail.start();
     let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
     let workers = (settings.workers > 0).then(|| {
         let runner = std::sync::Arc::new(wiring::job_runner(&services));
         tokio::spawn(runner.run(settings.workers, shutdown))
     });
     let app = veza_server::app(services, &config);
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, backend = settings.database.backend(), data_dir = %settings.data_dir.display(), "serving");
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on http://{addr}");
@@ -196,10 +204,12 @@ async fn serve(settings: &Settings) -> Result<ExitCode, String> {
         // Workers hand their running jobs back to the queue while requests drain.
         let _ = stop_workers.send(true);
     };
-    veza_server::serve(listener, app, stopping).await.map_err(|e| format!("server failed: {e}"))?;
+    let served = veza_server::serve(listener, app, stopping).await;
+    relay.stop().await;
     if let Some(workers) = workers {
         let _ = workers.await;
     }
+    served.map_err(|e| format!("server failed: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -221,6 +231,11 @@ async fn doctor(settings: &Settings, json: bool) -> Result<ExitCode, String> {
         .map(|()| format!("{} is writable", settings.data_dir.display()))
         .map_err(|e| format!("{} is not writable: {e}", settings.data_dir.display()));
     checks.push(("data_dir", data_dir));
+    let mail = match MailTransport::open(settings) {
+        Ok(transport) => transport.check().await,
+        Err(err) => Err(err),
+    };
+    checks.push(("mail", mail));
 
     let healthy = checks.iter().all(|(_, result)| result.is_ok());
     if json {
@@ -249,9 +264,7 @@ async fn doctor(settings: &Settings, json: bool) -> Result<ExitCode, String> {
 async fn user(command: UserCommand, settings: &Settings, json: bool) -> Result<ExitCode, String> {
     let store = Store::open(settings).await?;
     store.migrate().await?;
-    let users =
-        wiring::services(&store, wiring::blobs(settings)?, throwaway_keys(), HashParams::OWASP)
-            .users;
+    let users = admin_services(&store, settings)?.users;
     let (user, verb) = match command {
         UserCommand::Create { email, username, role, display_name, password_stdin } => {
             let role = parse_role(&role)?;
@@ -289,8 +302,7 @@ async fn audit(
 ) -> Result<ExitCode, String> {
     let store = Store::open(settings).await?;
     store.migrate().await?;
-    let services =
-        wiring::services(&store, wiring::blobs(settings)?, throwaway_keys(), HashParams::OWASP);
+    let services = admin_services(&store, settings)?;
     let target_id = match user {
         Some(ident) => Some(services.users.find(&ident).await.map_err(describe)?.id),
         None => None,
@@ -370,14 +382,20 @@ async fn jobs(settings: &Settings, command: JobsCommand, json: bool) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// Admin commands never sign anyone in, so they need no signing key; a throwaway one avoids
-/// generating the deployment's secret from an admin shell.
-fn throwaway_keys() -> veza_core::auth::TokenKeys {
-    veza_core::auth::TokenKeys::new(
+/// Services for one-shot admin commands. They never sign anyone in, so a throwaway signing
+/// key avoids generating the deployment's secret from an admin shell.
+fn admin_services(store: &Store, settings: &Settings) -> Result<veza_core::Services, String> {
+    let keys = veza_core::auth::TokenKeys::new(
         veza_core::auth::AuthService::generate_secret().as_bytes(),
         None,
         wiring::TOKEN_ISSUER,
-    )
+    );
+    let edges = wiring::Edges {
+        blobs: wiring::blobs(settings)?,
+        mailer: MailTransport::open(settings)?.mailer(),
+        mail: Default::default(),
+    };
+    Ok(wiring::services(store, edges, keys, HashParams::OWASP))
 }
 
 fn parse_role(role: &str) -> Result<Role, String> {

@@ -37,6 +37,12 @@ pub struct ConfigArgs {
     /// Base of absolute URLs in responses and mails [default: http:// + the listen address]
     #[arg(long, global = true, env = "VEZA_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// `smtp://host:port` (add `?tls=required` for STARTTLS), or `smtps://host:port`; `user:password@` authenticates [default: mail is written to DATA_DIR/outbox/ as .eml files]
+    #[arg(long, global = true, env = "VEZA_SMTP_URL", value_name = "URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of every mail, `Name <address>` [default: Veza <no-reply@localhost>]
+    #[arg(long, global = true, env = "VEZA_MAIL_FROM", value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
     /// Comma-separated origins allowed by CORS [default: none]
     #[arg(long, global = true, env = "VEZA_CORS_ORIGINS", value_name = "ORIGINS")]
     pub cors_origins: Option<String>,
@@ -63,6 +69,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     public_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
     cors_origins: Option<Vec<String>>,
     log_format: Option<LogFormat>,
     workers: Option<usize>,
@@ -125,7 +133,12 @@ pub struct Settings {
     pub listen: String,
     pub data_dir: PathBuf,
     pub database: Database,
+    /// `None`: `http://` + the address `serve` listens on.
     pub public_url: Option<String>,
+    /// `None`: mail goes to `DATA_DIR/outbox/`. May hold a password, hence a `Secret`.
+    pub smtp_url: Option<Secret>,
+    /// `None`: `Veza <no-reply@localhost>`.
+    pub mail_from: Option<String>,
     pub cors_origins: Vec<String>,
     pub log_format: Option<LogFormat>,
     pub workers: usize,
@@ -173,11 +186,19 @@ impl Settings {
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err("the JWT secret must be at least 32 bytes".into());
         }
+        let public_url = args.public_url.clone().or(file.public_url);
+        if let Some(url) = &public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!("VEZA_PUBLIC_URL {url:?} must start with http:// or https://"));
+        }
         Ok(Self {
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             data_dir,
             database,
-            public_url: args.public_url.clone().or(file.public_url),
+            public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
+            smtp_url: args.smtp_url.clone().or(file.smtp_url).filter(|u| !u.is_empty()).map(Secret),
+            mail_from: args.mail_from.clone().or(file.mail_from).filter(|f| !f.is_empty()),
             cors_origins: cors_origins.into_iter().filter(|o| !o.is_empty()).collect(),
             log_format: args.log_format.or(file.log_format),
             workers: args.workers.or(file.workers).unwrap_or(DEFAULT_WORKERS),
@@ -243,6 +264,27 @@ mod tests {
         let args = ConfigArgs { config: Some(config), ..ConfigArgs::default() };
         let err = Settings::resolve(&args).unwrap_err();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn mail_settings_come_from_the_file_and_the_public_url_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("veza.toml");
+        std::fs::write(
+            &config,
+            "smtp_url = \"smtp://u:pw@mx.example:587\"\nmail_from = \"Veza <hi@veza.example>\"\n\
+             public_url = \"https://veza.example/\"\n",
+        )
+        .unwrap();
+        let args = ConfigArgs { config: Some(config), ..ConfigArgs::default() };
+        let settings = Settings::resolve(&args).unwrap();
+        assert_eq!(settings.smtp_url, Some(Secret("smtp://u:pw@mx.example:587".into())));
+        assert_eq!(settings.mail_from.as_deref(), Some("Veza <hi@veza.example>"));
+        assert_eq!(settings.public_url.as_deref(), Some("https://veza.example"), "no trailing /");
+        assert!(!format!("{settings:?}").contains("pw@"), "the SMTP password stays hidden");
+
+        let args = ConfigArgs { public_url: Some("veza.example".into()), ..ConfigArgs::default() };
+        assert!(Settings::resolve(&args).unwrap_err().contains("VEZA_PUBLIC_URL"));
     }
 
     #[test]

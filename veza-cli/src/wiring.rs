@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 use veza_adapters::fs_blobs::FsBlobs;
+use veza_adapters::mail::{DEFAULT_FROM, OutboxDirMailer, SmtpMailer, parse_sender};
 use veza_adapters::memory::MemoryRateLimiter;
 use veza_adapters::postgres::PgStore;
 use veza_adapters::sqlite::SqliteStore;
 use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
 use veza_core::blobs::BlobStore;
 use veza_core::clock::{Clock, SystemClock, UuidV7Ids};
+use veza_core::credentials::MailConfig;
 use veza_core::jobs::{JobRunner, RunnerConfig};
+use veza_core::mail::Mailer;
 use veza_core::store::AccountStore;
 use veza_core::{Ports, Services};
 
@@ -69,6 +72,61 @@ impl Store {
     }
 }
 
+/// Where mail goes: the configured SMTP server, or the outbox folder of the data directory.
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    Smtp(SmtpMailer),
+    OutboxDir(OutboxDirMailer),
+}
+
+impl MailTransport {
+    /// Builds the configured transport; connects to nothing yet. Call inside a runtime.
+    ///
+    /// # Errors
+    /// A one-line message if `VEZA_SMTP_URL` or `VEZA_MAIL_FROM` is unusable.
+    pub fn open(settings: &Settings) -> Result<Self, String> {
+        let from = parse_sender(settings.mail_from.as_deref().unwrap_or(DEFAULT_FROM))?;
+        match &settings.smtp_url {
+            Some(url) => SmtpMailer::new(&url.0, from).map(MailTransport::Smtp),
+            None => {
+                let dir = settings.data_dir.join("outbox");
+                Ok(MailTransport::OutboxDir(OutboxDirMailer::new(dir, from)))
+            }
+        }
+    }
+
+    pub fn mailer(&self) -> Arc<dyn Mailer> {
+        match self {
+            MailTransport::Smtp(smtp) => Arc::new(smtp.clone()),
+            MailTransport::OutboxDir(dir) => Arc::new(dir.clone()),
+        }
+    }
+
+    /// Where mail goes, for logs (no credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            MailTransport::Smtp(smtp) => smtp.server().to_owned(),
+            MailTransport::OutboxDir(dir) => format!("outbox folder {}", dir.dir().display()),
+        }
+    }
+
+    /// Whether mail can go out now (`veza doctor`).
+    ///
+    /// # Errors
+    /// Why not.
+    pub async fn check(&self) -> Result<String, String> {
+        match self {
+            MailTransport::Smtp(smtp) => {
+                smtp.check().await.map(|()| format!("{} answers", smtp.server()))
+            }
+            MailTransport::OutboxDir(dir) => dir
+                .check()
+                .map(|()| format!("{} is writable", dir.dir().display()))
+                .map_err(|e| format!("{} is not writable: {e}", dir.dir().display())),
+        }
+    }
+}
+
 /// The signing keys: configured, or generated once into the data directory.
 ///
 /// # Errors
@@ -94,20 +152,22 @@ pub fn blobs(settings: &Settings) -> Result<Arc<dyn BlobStore>, String> {
         .map_err(|e| format!("cannot open blob directory {}: {e}", root.display()))
 }
 
-/// Core services over `store` and `blobs`, with the in-process rate limiter and system clock.
-pub fn services(
-    store: &Store,
-    blobs: Arc<dyn BlobStore>,
-    keys: TokenKeys,
-    hash_params: HashParams,
-) -> Services {
-    services_with_clock(store, blobs, keys, hash_params, Arc::new(SystemClock))
+/// The adapters a `Services` is built over, besides the database.
+pub struct Edges {
+    pub blobs: Arc<dyn BlobStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub mail: MailConfig,
+}
+
+/// Core services over `store` and `edges`, with the in-process rate limiter and system clock.
+pub fn services(store: &Store, edges: Edges, keys: TokenKeys, hash_params: HashParams) -> Services {
+    services_with_clock(store, edges, keys, hash_params, Arc::new(SystemClock))
 }
 
 /// As `services`, on `clock` (tests step a `ManualClock` through TOTP windows and expiries).
 pub fn services_with_clock(
     store: &Store,
-    blobs: Arc<dyn BlobStore>,
+    edges: Edges,
     keys: TokenKeys,
     hash_params: HashParams,
     clock: Arc<dyn Clock>,
@@ -120,8 +180,11 @@ pub fn services_with_clock(
         audit: accounts.clone(),
         profiles: accounts.clone(),
         privacy: accounts.clone(),
-        blobs,
+        blobs: edges.blobs,
         jobs: accounts.clone(),
+        credentials: accounts.clone(),
+        mail_outbox: accounts.clone(),
+        mailer: edges.mailer,
         health: accounts,
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
         clock,
@@ -129,6 +192,7 @@ pub fn services_with_clock(
     };
     let mut config = AuthConfig::new(keys);
     config.hash_params = hash_params;
+    config.mail = edges.mail;
     Services::new(ports, config)
 }
 
@@ -138,8 +202,9 @@ pub fn job_runner(services: &Services) -> JobRunner {
     JobRunner::new(services.jobs.clone(), Arc::new(SystemClock), RunnerConfig::default())
 }
 
-/// Everything `veza serve` needs before it binds: data directory, database (migrated),
-/// blob directory, secrets, services.
+/// Everything `veza serve` needs once it has bound its address: data directory, database
+/// (migrated), blob directory, secrets, mail transport, services. Links in mails start with
+/// `settings.public_url`, else `http://` + `settings.listen`.
 ///
 /// # Errors
 /// A one-line message naming what failed.
@@ -165,5 +230,11 @@ pub async fn prepare_with_clock(
         tracing::info!(applied, backend = settings.database.backend(), "database migrated");
     }
     let keys = token_keys(settings)?;
-    Ok(services_with_clock(&store, blobs(settings)?, keys, hash_params, clock))
+    let transport = MailTransport::open(settings)?;
+    tracing::info!(mail = %transport.describe(), "mail transport");
+    let public_url =
+        settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+    let mail = MailConfig { public_url, ..MailConfig::default() };
+    let edges = Edges { blobs: blobs(settings)?, mailer: transport.mailer(), mail };
+    Ok(services_with_clock(&store, edges, keys, hash_params, clock))
 }

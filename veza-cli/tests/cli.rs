@@ -22,12 +22,31 @@ struct Served {
 
 impl Served {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[], None)
+    }
+
+    /// With `log_lines`, stderr (JSON logs) goes to that channel line by line.
+    fn start_with(
+        dir: &Path,
+        env: &[(&str, &str)],
+        log_lines: Option<std::sync::mpsc::Sender<String>>,
+    ) -> Self {
+        let stderr = if log_lines.is_some() { Stdio::piped() } else { Stdio::null() };
         let mut child = veza(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("veza serve starts");
+        if let Some(lines) = log_lines {
+            let stderr = BufReader::new(child.stderr.take().unwrap());
+            std::thread::spawn(move || {
+                for line in stderr.lines().map_while(Result::ok) {
+                    let _ = lines.send(line);
+                }
+            });
+        }
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let base = line
@@ -117,6 +136,75 @@ async fn restarting_on_the_same_data_dir_keeps_accounts_and_sessions() {
         post(&served.base, "/api/v1/auth/login", json!({"login": "keeper", "password": PASSWORD}))
             .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_mail_queued_before_a_crash_is_delivered_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on loopback's discard port: the first process cannot send anything.
+    let (log, logs) = std::sync::mpsc::channel();
+    let smtp_down = [("VEZA_SMTP_URL", "smtp://127.0.0.1:9")];
+    let mut crashing = Served::start_with(dir.path(), &smtp_down, Some(log));
+    let register =
+        json!({"email": "durable@example.com", "username": "durable", "password": PASSWORD});
+    let (status, _) = post(&crashing.base, "/api/v1/auth/register", register).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Once the failed attempt is recorded (a crash mid-send is the lease's business, see the
+    // contract suite), the process dies without any shutdown code running.
+    let failed = logs
+        .iter()
+        .find(|line| line.contains("mail delivery failed; will retry"))
+        .expect("the first attempt fails and is logged");
+    assert!(failed.contains("Connection refused"), "{failed}");
+    let first_base = crashing.base.clone();
+    crashing.child.kill().unwrap();
+    crashing.child.wait().unwrap();
+
+    // Restarted on the embedded default: the queued mail lands in the outbox folder once its
+    // retry is due (at most 10 s after the failed attempt).
+    let served = Served::start(dir.path());
+    let outbox = dir.path().join("veza-data/outbox");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let mail = loop {
+        let eml = std::fs::read_dir(&outbox).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .find(|e| e.path().extension().is_some_and(|ext| ext == "eml"))
+        });
+        if let Some(entry) = eml {
+            break std::fs::read_to_string(entry.path()).unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "the queued mail was never delivered");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(mail.contains("To: durable@example.com"), "{mail}");
+    assert!(
+        mail.contains(&format!("{first_base}/verify-email?token=3Dvze_"))
+            || mail.contains(&format!("{first_base}/verify-email?token=vze_")),
+        "{mail}"
+    );
+    let status = served.stop();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn doctor_checks_the_mail_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = stdout_json(&run(veza(dir.path()).args(["doctor", "--json"]), ""));
+    assert_eq!(healthy["checks"]["mail"]["ok"], true, "{healthy}");
+    assert!(dir.path().join("veza-data/outbox").is_dir());
+
+    let broken = run(
+        veza(dir.path()).args(["doctor"]).env("VEZA_SMTP_URL", "smtp://mailer:hunter2@127.0.0.1:9"),
+        "",
+    );
+    assert_eq!(broken.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&broken.stdout);
+    assert!(report.contains("FAIL  mail: smtp://127.0.0.1:9"), "{report}");
+    assert!(!report.contains("hunter2"), "no password in the report: {report}");
+
+    let bad_sender = run(veza(dir.path()).args(["doctor"]).env("VEZA_MAIL_FROM", "nope"), "");
+    assert!(String::from_utf8_lossy(&bad_sender.stdout).contains("FAIL  mail"));
 }
 
 #[test]

@@ -7,7 +7,9 @@ use crate::audit::{AuditLog, AuditStore};
 use crate::auth::{AuthConfig, AuthService, SessionStore, TwoFactorStore};
 use crate::blobs::BlobStore;
 use crate::clock::{Clock, IdGenerator};
+use crate::credentials::{CredentialService, CredentialStore};
 use crate::jobs::JobStore;
+use crate::mail::{MailOutbox, MailRelay, Mailer};
 use crate::privacy::{PrivacyService, PrivacyStore};
 use crate::profiles::{ProfileService, ProfileStore};
 use crate::rate_limit::RateLimiter;
@@ -24,6 +26,9 @@ pub struct Ports {
     pub privacy: Arc<dyn PrivacyStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub jobs: Arc<dyn JobStore>,
+    pub credentials: Arc<dyn CredentialStore>,
+    pub mail_outbox: Arc<dyn MailOutbox>,
+    pub mailer: Arc<dyn Mailer>,
     pub health: Arc<dyn StoreHealth>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
@@ -39,6 +44,9 @@ pub struct Services {
     pub profiles: ProfileService,
     pub privacy: PrivacyService,
     pub jobs: Arc<dyn JobStore>,
+    pub credentials: CredentialService,
+    /// Delivers queued mail; `veza serve` runs it with `mail.start()`.
+    pub mail: MailRelay,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -47,7 +55,27 @@ impl Services {
         let audit = AuditLog::new(ports.audit.clone(), ports.clock.clone(), ports.ids.clone());
         // One password hasher (its worker threads and their memory) for the whole process.
         let users = UserService::new(ports.clone(), config.hash_params, audit.clone());
-        let auth = AuthService::new(ports.clone(), config, users.clone(), audit.clone());
+        let mail = MailRelay::new(
+            ports.mail_outbox.clone(),
+            ports.mailer.clone(),
+            ports.clock.clone(),
+            config.mail.relay.clone(),
+        );
+        let credentials = CredentialService::new(
+            ports.clone(),
+            config.mail.clone(),
+            users.clone(),
+            audit.clone(),
+            mail.clone(),
+            (config.max_login_failures, config.login_window),
+        );
+        let auth = AuthService::new(
+            ports.clone(),
+            config,
+            users.clone(),
+            audit.clone(),
+            credentials.clone(),
+        );
         let admin = AdminService::new(ports.clone(), users.clone(), audit.clone());
         let profiles = ProfileService::new(ports.clone());
         let privacy = PrivacyService::new(ports.clone(), users.clone(), audit.clone());
@@ -56,6 +84,8 @@ impl Services {
             auth,
             users,
             audit,
+            credentials,
+            mail,
             profiles,
             privacy,
             jobs: ports.jobs,

@@ -55,6 +55,8 @@ pub trait AccountStore:
     + crate::profiles::ProfileStore
     + crate::privacy::PrivacyStore
     + crate::jobs::JobStore
+    + crate::credentials::CredentialStore
+    + crate::mail::MailOutbox
     + StoreHealth
 {
 }
@@ -67,6 +69,8 @@ impl<T> AccountStore for T where
         + crate::profiles::ProfileStore
         + crate::privacy::PrivacyStore
         + crate::jobs::JobStore
+        + crate::credentials::CredentialStore
+        + crate::mail::MailOutbox
         + StoreHealth
 {
 }

@@ -71,7 +71,7 @@ pub struct AppState {
 #[openapi(
     info(title = "Veza API", description = "The backend of a collaborative audio platform."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Sign-up, sign-in, tokens and sessions"),
+    tags((name = "auth", description = "Sign-up, sign-in, tokens, sessions, passwords and e-mail verification"),
          (name = "admin", description = "User administration, moderation and the audit log"),
          (name = "users", description = "Profiles, follows, settings, export, account deletion"),
          (name = "operations", description = "Health, readiness and metrics")),
@@ -108,7 +108,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::ops::router())
-        .nest("/api/v1/auth", routes::auth::router().merge(routes::two_factor::router()))
+        .nest(
+            "/api/v1/auth",
+            routes::auth::router()
+                .merge(routes::two_factor::router())
+                .merge(routes::credentials::router()),
+        )
         .nest("/api/v1/admin", routes::admin::router())
         .nest("/api/v1/users", routes::users::router())
 }

@@ -213,6 +213,26 @@ impl From<AuthError> for Problem {
                     "Call /auth/2fa/setup first, then enable with a code from that secret.".into(),
                 ),
             ),
+            // 400, not 401: the token is a field of the body, not the request's credentials,
+            // and a client should ask for a new link rather than sign in again.
+            AuthError::InvalidResetToken => Problem::new(
+                S::BAD_REQUEST,
+                "invalid_reset_token",
+                Some(
+                    "This reset link is invalid, already used or expired; ask for a new one."
+                        .into(),
+                ),
+            ),
+            AuthError::InvalidVerificationToken => Problem::new(
+                S::BAD_REQUEST,
+                "invalid_verification_token",
+                Some("This verification link is invalid, already used or expired.".into()),
+            ),
+            AuthError::EmailAlreadyVerified => Problem::new(
+                S::CONFLICT,
+                "email_already_verified",
+                Some("This e-mail address is already verified.".into()),
+            ),
             AuthError::SessionNotFound | AuthError::UserNotFound => Problem::not_found(),
             AuthError::Forbidden => Problem::new(
                 S::FORBIDDEN,

@@ -125,7 +125,10 @@ impl TryFrom<SessionUserRow> for (Session, User) {
     }
 }
 
-async fn user_by_id(conn: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, StoreError> {
+pub(super) async fn user_by_id(
+    conn: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<User>, StoreError> {
     sqlx::query_as::<_, UserRow>(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(conn)

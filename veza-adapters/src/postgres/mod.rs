@@ -5,7 +5,9 @@
 
 mod accounts;
 mod audit;
+mod credentials;
 mod jobs;
+mod mail_outbox;
 mod privacy;
 mod profiles;
 mod two_factor;

@@ -80,7 +80,7 @@ pub(super) fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
-fn user_by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<User>> {
+pub(super) fn user_by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<User>> {
     conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
         .query_row([id.to_string()], |row| user_from_row(row, 0))
         .optional()

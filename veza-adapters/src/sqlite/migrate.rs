@@ -10,6 +10,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_accounts", include_str!("../../migrations/sqlite/0001_accounts.sql")),
     ("0002_audit", include_str!("../../migrations/sqlite/0002_audit.sql")),
     ("0003_two_factor", include_str!("../../migrations/sqlite/0003_two_factor.sql")),
+    ("0004_mail", include_str!("../../migrations/sqlite/0004_mail.sql")),
     ("0005_profiles", include_str!("../../migrations/sqlite/0005_profiles.sql")),
     ("0006_jobs", include_str!("../../migrations/sqlite/0006_jobs.sql")),
 ];

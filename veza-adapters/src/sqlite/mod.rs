@@ -4,7 +4,9 @@
 
 mod accounts;
 mod audit;
+mod credentials;
 mod jobs;
+mod mail_outbox;
 mod migrate;
 mod privacy;
 mod profiles;

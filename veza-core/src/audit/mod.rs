@@ -33,10 +33,14 @@ pub enum AuditAction {
     DataExported,
     AccountDeletionRefused,
     AccountDeleted,
+    PasswordChanged,
+    PasswordResetRequested,
+    PasswordReset,
+    EmailVerified,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 21] = [
         AuditAction::Registered,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -54,6 +58,10 @@ impl AuditAction {
         AuditAction::DataExported,
         AuditAction::AccountDeletionRefused,
         AuditAction::AccountDeleted,
+        AuditAction::PasswordChanged,
+        AuditAction::PasswordResetRequested,
+        AuditAction::PasswordReset,
+        AuditAction::EmailVerified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +83,10 @@ impl AuditAction {
             AuditAction::DataExported => "account.data_exported",
             AuditAction::AccountDeletionRefused => "account.deletion_refused",
             AuditAction::AccountDeleted => "account.deleted",
+            AuditAction::PasswordChanged => "auth.password_changed",
+            AuditAction::PasswordResetRequested => "auth.password_reset_requested",
+            AuditAction::PasswordReset => "auth.password_reset",
+            AuditAction::EmailVerified => "auth.email_verified",
         }
     }
 

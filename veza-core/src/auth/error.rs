@@ -54,6 +54,14 @@ pub enum AuthError {
     /// Enabling needs a pending secret from setup (or a newer setup replaced it).
     #[error("two-factor authentication not set up")]
     TwoFactorSetupRequired,
+    /// Unknown, used or expired password-reset token.
+    #[error("password reset token invalid")]
+    InvalidResetToken,
+    /// Unknown, used or expired verification token, or one mailed to a former address.
+    #[error("e-mail verification token invalid")]
+    InvalidVerificationToken,
+    #[error("e-mail address already verified")]
+    EmailAlreadyVerified,
     #[error("session not found")]
     SessionNotFound,
     #[error("user not found")]

@@ -11,7 +11,7 @@ mod model;
 mod password;
 mod ports;
 pub(crate) mod service;
-mod tokens;
+pub(crate) mod tokens;
 mod two_factor;
 mod two_factor_store;
 

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::Ports;
 use crate::audit::{AuditAction, AuditEvent, AuditLog};
+use crate::credentials::{CredentialService, MailConfig};
 use crate::pagination::{Page, PageRequest};
 use crate::users::{CreateUser, Role, User, UserService};
 
@@ -24,6 +25,8 @@ pub struct AuthConfig {
     pub max_login_failures: u32,
     pub login_window: Duration,
     pub hash_params: HashParams,
+    /// Links and lifetimes of mailed tokens, and the mail relay's schedule.
+    pub mail: MailConfig,
 }
 
 impl AuthConfig {
@@ -39,6 +42,7 @@ impl AuthConfig {
             max_login_failures: 10,
             login_window: Duration::minutes(15),
             hash_params: HashParams::OWASP,
+            mail: MailConfig::default(),
         }
     }
 }
@@ -118,12 +122,20 @@ pub struct AuthService {
     pub(super) config: AuthConfig,
     pub(super) users: UserService,
     pub(super) audit: AuditLog,
+    pub(super) credentials: CredentialService,
 }
 
 impl AuthService {
-    /// `users` brings the password hasher the service shares with account administration.
-    pub fn new(ports: Ports, config: AuthConfig, users: UserService, audit: AuditLog) -> Self {
-        Self { ports, config, users, audit }
+    /// `users` brings the password hasher the service shares with account administration;
+    /// `credentials` mails the verification link of a new account.
+    pub fn new(
+        ports: Ports,
+        config: AuthConfig,
+        users: UserService,
+        audit: AuditLog,
+        credentials: CredentialService,
+    ) -> Self {
+        Self { ports, config, users, audit, credentials }
     }
 
     /// An event by the signed-in caller about their own account.
@@ -139,7 +151,7 @@ impl AuthService {
         &self.config
     }
 
-    /// Creates a `listener` account and signs it in.
+    /// Creates a `listener` account, signs it in and queues its verification mail.
     ///
     /// # Errors
     /// `Invalid`, `WeakPassword`, `EmailTaken`, `UsernameTaken`.
@@ -160,6 +172,7 @@ impl AuthService {
             .await?;
         let tokens = self.start_session(&user, client).await?;
         self.audit.record(Self::own_event(AuditAction::Registered, user.id, client)).await;
+        self.credentials.send_verification_after_signup(&user).await;
         Ok((user, tokens))
     }
 

@@ -1,9 +1,11 @@
-//! The storage port contract for accounts, sessions and the audit log.
+//! The storage port contract for accounts, sessions and the audit log; the cases for tokens
+//! and the mail outbox live in `credential_store.rs` and run through the same macro.
 
 use std::sync::Arc;
 use time::Duration;
 use uuid::Uuid;
 
+pub use super::credential_store::*;
 use super::{new_user, now, unique_tag};
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::auth::{NewSession, Rotation, TokenHash};
@@ -54,6 +56,19 @@ macro_rules! account_store_contract {
             revoking_all_sessions_bumps_the_token_version,
             audit_entries_list_newest_first_filtered_and_paginated,
             concurrent_audit_appends_are_all_kept,
+            a_user_token_and_its_mail_are_written_together,
+            a_token_that_cannot_be_stored_leaves_no_mail_behind,
+            a_reset_token_works_once_and_revokes_every_session,
+            expired_unknown_or_misused_tokens_are_refused,
+            racing_resets_with_one_token_succeed_exactly_once,
+            email_verification_works_once_for_the_mailed_address,
+            a_password_change_keeps_one_session_and_spends_reset_tokens,
+            a_claimed_mail_is_hidden_until_its_lease_ends,
+            concurrent_claims_hand_out_each_mail_once,
+            a_failed_mail_is_due_again_at_its_retry_time_with_its_error,
+            sent_and_abandoned_mails_are_never_claimed_again,
+            the_relay_retries_a_failed_send_and_abandons_a_refused_one,
+            the_relay_gives_up_when_its_retry_schedule_is_spent,
         );
     };
     ($fresh:path => optional) => {

@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod auth;
+pub mod credentials;
 pub mod ops;
 pub mod two_factor;
 pub mod users;
