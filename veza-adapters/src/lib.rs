@@ -6,6 +6,7 @@ pub mod memory;
 pub mod postgres;
 
 pub mod sqlite;
+pub mod symphonia;
 
 mod like;
 mod time_text;

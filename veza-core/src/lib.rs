@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod media;
 pub mod pagination;
 pub mod rate_limit;
 pub mod store;
