@@ -9,6 +9,7 @@ pub mod memory;
 pub mod postgres;
 
 pub mod sqlite;
+pub mod symphonia;
 
 mod like;
 mod time_text;

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod credentials;
 pub mod jobs;
 pub mod mail;
+pub mod media;
 pub mod pagination;
 pub mod privacy;
 pub mod profiles;
