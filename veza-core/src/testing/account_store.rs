@@ -23,23 +23,8 @@ use crate::users::{Role, User, Username};
 ///   failure, and says so itself.
 #[macro_export]
 macro_rules! account_store_contract {
-    (@cases $mode:ident $fresh:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                $crate::account_store_contract!(@run $mode $fresh, $case);
-            }
-        )+
-    };
-    (@run required $fresh:path, $case:ident) => {
-        $crate::testing::account_store::$case($fresh().await).await
-    };
-    (@run optional $fresh:path, $case:ident) => {
-        let Some(store) = $fresh().await else { return };
-        $crate::testing::account_store::$case(store).await
-    };
-    (@all $mode:ident $fresh:path) => {
-        $crate::account_store_contract!(@cases $mode $fresh;
+    ($($fresh:tt)+) => {
+        $crate::contract_suite!(account_store [
             a_user_reads_back_by_id_email_and_username_in_any_case,
             a_taken_email_is_a_conflict_and_writes_nothing,
             a_username_differing_only_in_case_is_taken,
@@ -69,13 +54,7 @@ macro_rules! account_store_contract {
             sent_and_abandoned_mails_are_never_claimed_again,
             the_relay_retries_a_failed_send_and_abandons_a_refused_one,
             the_relay_gives_up_when_its_retry_schedule_is_spent,
-        );
-    };
-    ($fresh:path => optional) => {
-        $crate::account_store_contract!(@all optional $fresh);
-    };
-    ($fresh:path) => {
-        $crate::account_store_contract!(@all required $fresh);
+        ] $($fresh)+);
     };
 }
 

@@ -14,23 +14,8 @@ use crate::pagination::PageRequest;
 /// optional)` with `$fresh()` returning an `Option` (a case returns early on `None`).
 #[macro_export]
 macro_rules! job_store_contract {
-    (@cases $mode:ident $fresh:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                $crate::job_store_contract!(@run $mode $fresh, $case);
-            }
-        )+
-    };
-    (@run required $fresh:path, $case:ident) => {
-        $crate::testing::job_store::$case($fresh().await).await
-    };
-    (@run optional $fresh:path, $case:ident) => {
-        let Some(store) = $fresh().await else { return };
-        $crate::testing::job_store::$case(store).await
-    };
-    (@all $mode:ident $fresh:path) => {
-        $crate::job_store_contract!(@cases $mode $fresh;
+    ($($fresh:tt)+) => {
+        $crate::contract_suite!(job_store [
             a_claimed_job_is_leased_to_one_worker_until_done,
             racing_workers_run_each_job_once_per_attempt,
             a_job_whose_worker_died_comes_back_and_the_old_lease_is_void,
@@ -39,13 +24,7 @@ macro_rules! job_store_contract {
             a_job_out_of_attempts_after_a_lost_lease_dies,
             a_released_job_is_due_again_without_losing_an_attempt,
             jobs_list_by_status_newest_first_and_count_by_state,
-        );
-    };
-    ($fresh:path => optional) => {
-        $crate::job_store_contract!(@all optional $fresh);
-    };
-    ($fresh:path) => {
-        $crate::job_store_contract!(@all required $fresh);
+        ] $($fresh)+);
     };
 }
 

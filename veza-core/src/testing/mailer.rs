@@ -22,35 +22,14 @@ pub trait MailerHarness: Send + Sync {
 /// `Arc<dyn MailerHarness>` (or, with `=> optional`, an `Option` of one, `None` to skip).
 #[macro_export]
 macro_rules! mailer_contract {
-    (@cases $mode:ident $fresh:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                $crate::mailer_contract!(@run $mode $fresh, $case);
-            }
-        )+
-    };
-    (@run required $fresh:path, $case:ident) => {
-        $crate::testing::mailer::$case($fresh().await).await
-    };
-    (@run optional $fresh:path, $case:ident) => {
-        let Some(harness) = $fresh().await else { return };
-        $crate::testing::mailer::$case(harness).await
-    };
-    (@all $mode:ident $fresh:path) => {
-        $crate::mailer_contract!(@cases $mode $fresh;
+    ($($fresh:tt)+) => {
+        $crate::contract_suite!(mailer [
             a_mail_arrives_with_its_recipient_subject_and_both_parts,
             non_ascii_subjects_and_bodies_survive,
             a_link_longer_than_an_smtp_line_survives_whole,
             concurrent_sends_all_arrive,
             an_unparsable_recipient_is_a_permanent_error,
-        );
-    };
-    ($fresh:path => optional) => {
-        $crate::mailer_contract!(@all optional $fresh);
-    };
-    ($fresh:path) => {
-        $crate::mailer_contract!(@all required $fresh);
+        ] $($fresh)+);
     };
 }
 

@@ -14,6 +14,33 @@ pub mod profile_store;
 pub mod rate_limiter;
 pub mod two_factor_store;
 
+/// Expands the cases of `testing::$module` into one `#[tokio::test]` each, against the
+/// adapter `$fresh()` returns. With `=> optional`, `$fresh()` returns an `Option` and each
+/// case returns early on `None`: for backends whose server may be absent outside CI (their
+/// `$fresh` says so, and fails under `CI=true`). Every port's `…_contract!` macro is this
+/// with its list of cases.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! contract_suite {
+    ($module:ident [$($case:ident),+ $(,)?] $fresh:path => optional) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let Some(subject) = $fresh().await else { return };
+                $crate::testing::$module::$case(subject).await
+            }
+        )+
+    };
+    ($module:ident [$($case:ident),+ $(,)?] $fresh:path) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::testing::$module::$case($fresh().await).await
+            }
+        )+
+    };
+}
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 

@@ -20,23 +20,8 @@ use crate::users::{DisplayName, User};
 /// `profile_store_contract!(fresh => optional)`.
 #[macro_export]
 macro_rules! profile_store_contract {
-    (@cases $mode:ident $fresh:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                $crate::profile_store_contract!(@run $mode $fresh, $case);
-            }
-        )+
-    };
-    (@run required $fresh:path, $case:ident) => {
-        $crate::testing::profile_store::$case($fresh().await).await
-    };
-    (@run optional $fresh:path, $case:ident) => {
-        let Some(store) = $fresh().await else { return };
-        $crate::testing::profile_store::$case(store).await
-    };
-    (@all $mode:ident $fresh:path) => {
-        $crate::profile_store_contract!(@cases $mode $fresh;
+    ($($fresh:tt)+) => {
+        $crate::contract_suite!(profile_store [
             a_new_account_has_a_bare_profile_and_default_settings,
             a_profile_reads_back_by_id_and_by_case_folded_username,
             a_profile_edit_writes_only_the_fields_it_names,
@@ -50,13 +35,7 @@ macro_rules! profile_store_contract {
             all_sessions_include_revoked_and_expired_ones,
             erasing_an_account_removes_its_rows_and_strips_its_audit_trail,
             erasing_keeps_an_avatar_another_account_shares,
-        );
-    };
-    ($fresh:path => optional) => {
-        $crate::profile_store_contract!(@all optional $fresh);
-    };
-    ($fresh:path) => {
-        $crate::profile_store_contract!(@all required $fresh);
+        ] $($fresh)+);
     };
 }
 

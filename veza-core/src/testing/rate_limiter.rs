@@ -10,21 +10,13 @@ use crate::rate_limit::RateLimiter;
 /// returning an `Arc<dyn RateLimiter>` (keys are unique per case, so one may be shared).
 #[macro_export]
 macro_rules! rate_limiter_contract {
-    ($fresh:path) => {
-        $crate::rate_limiter_contract!(@cases $fresh;
+    ($($fresh:tt)+) => {
+        $crate::contract_suite!(rate_limiter [
             hits_are_counted_in_one_window,
             concurrent_hits_are_all_counted,
             a_window_ends_and_a_new_one_starts,
             clearing_a_key_forgets_it,
-        );
-    };
-    (@cases $fresh:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                $crate::testing::rate_limiter::$case($fresh().await).await;
-            }
-        )+
+        ] $($fresh)+);
     };
 }
 

@@ -13,23 +13,8 @@ use crate::users::User;
 /// `=> optional` form) as `account_store_contract!`.
 #[macro_export]
 macro_rules! two_factor_store_contract {
-    (@cases $mode:ident $fresh:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                $crate::two_factor_store_contract!(@run $mode $fresh, $case);
-            }
-        )+
-    };
-    (@run required $fresh:path, $case:ident) => {
-        $crate::testing::two_factor_store::$case($fresh().await).await
-    };
-    (@run optional $fresh:path, $case:ident) => {
-        let Some(store) = $fresh().await else { return };
-        $crate::testing::two_factor_store::$case(store).await
-    };
-    (@all $mode:ident $fresh:path) => {
-        $crate::two_factor_store_contract!(@cases $mode $fresh;
+    ($($fresh:tt)+) => {
+        $crate::contract_suite!(two_factor_store [
             a_pending_secret_is_replaced_by_a_new_setup_until_enabled,
             enabling_needs_the_current_pending_secret_and_sets_the_user_flag,
             a_totp_step_is_accepted_once_and_never_one_below_the_last,
@@ -38,13 +23,7 @@ macro_rules! two_factor_store_contract {
             racing_uses_of_one_recovery_code_accept_exactly_one,
             enabling_again_after_disabling_replaces_the_recovery_codes,
             disabling_forgets_the_secret_and_codes_and_clears_the_flag,
-        );
-    };
-    ($fresh:path => optional) => {
-        $crate::two_factor_store_contract!(@all optional $fresh);
-    };
-    ($fresh:path) => {
-        $crate::two_factor_store_contract!(@all required $fresh);
+        ] $($fresh)+);
     };
 }
 
