@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
-use veza_cli::settings::{Database, Secret, Settings};
+use veza_cli::settings::{BlobStorage, Database, Secret, Settings};
 use veza_core::Services;
 use veza_core::auth::HashParams;
 use veza_core::clock::{Clock, ManualClock, SystemClock};
@@ -102,6 +102,7 @@ impl TestServer {
             workers: 0,
             jwt_secret: Some(Secret(JWT_SECRET.into())),
             chat_jwt_secret: None,
+            blobs: BlobStorage::Files(data_dir.path().join("blobs")),
         };
         let clock: Arc<dyn Clock> = match options.clock {
             Some(clock) => clock,

@@ -5,8 +5,10 @@ pub mod fs_blobs;
 pub mod mail;
 
 pub mod memory;
+pub mod object_blobs;
 
 pub mod postgres;
+pub mod s3_blobs;
 
 pub mod sqlite;
 pub mod symphonia;

@@ -236,6 +236,14 @@ async fn doctor(settings: &Settings, json: bool) -> Result<ExitCode, String> {
         Err(err) => Err(err),
     };
     checks.push(("mail", mail));
+    let blobs = match wiring::open_blobs(settings) {
+        Ok(blobs) => match blobs.check().await {
+            Ok(()) => Ok(format!("{} answers", blobs.description())),
+            Err(err) => Err(format!("{}: {err}", blobs.description())),
+        },
+        Err(err) => Err(err),
+    };
+    checks.push(("blobs", blobs));
 
     let healthy = checks.iter().all(|(_, result)| result.is_ok());
     if json {

@@ -1,12 +1,14 @@
 //! Configuration: `veza.toml` (optional), overridden by `VEZA_*` environment variables,
 //! overridden by flags. Unset means the embedded default: SQLite and files under
 //! `./veza-data`. Secrets come from the environment or files, never from flags (flags show
-//! in `ps`), and `Debug` never prints them.
+//! in `ps`), and `Debug` never prints them: S3 credentials are read from the standard
+//! `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` only.
 
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use veza_adapters::s3_blobs::{DEFAULT_REGION, S3Config};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "veza-data";
@@ -52,6 +54,15 @@ pub struct ConfigArgs {
     /// Background job workers in this process; 0 for API-only instances [default: 2]
     #[arg(long, global = true, env = "VEZA_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+    /// Where blobs live: `file://DIR`, or `s3://BUCKET` with credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` [default: DATA_DIR/blobs]
+    #[arg(long, global = true, env = "VEZA_BLOB_URL", value_name = "URL")]
+    pub blob_url: Option<String>,
+    /// Endpoint of an S3-compatible server for `s3://` blobs, e.g. `http://127.0.0.1:9100` [default: AWS]
+    #[arg(long, global = true, env = "VEZA_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Region of the S3 bucket [default: us-east-1]
+    #[arg(long, global = true, env = "VEZA_S3_REGION", value_name = "REGION")]
+    pub s3_region: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -75,6 +86,9 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     workers: Option<usize>,
     jwt_secret_file: Option<PathBuf>,
+    blob_url: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -117,6 +131,76 @@ impl Database {
     }
 }
 
+/// Where blobs live. `S3Config`'s `Debug` hides its secret key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobStorage {
+    /// Files under this directory.
+    Files(PathBuf),
+    S3(S3Config),
+}
+
+/// The blob settings before the environment's credentials are read.
+#[derive(Debug, Default)]
+pub struct BlobArgs<'a> {
+    pub url: Option<&'a str>,
+    pub s3_endpoint: Option<&'a str>,
+    pub s3_region: Option<&'a str>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+impl BlobStorage {
+    /// `file://DIR`, `s3://BUCKET`, or unset for `DATA_DIR/blobs`.
+    ///
+    /// # Errors
+    /// A message naming the bad setting.
+    pub fn parse(args: BlobArgs<'_>, data_dir: &Path) -> Result<Self, String> {
+        let Some(url) = args.url else {
+            if args.s3_endpoint.is_some() {
+                return Err("VEZA_S3_ENDPOINT is set but VEZA_BLOB_URL is not s3://BUCKET".into());
+            }
+            return Ok(BlobStorage::Files(data_dir.join("blobs")));
+        };
+        if let Some(dir) = url.strip_prefix("file://") {
+            if dir.is_empty() {
+                return Err("VEZA_BLOB_URL file:// needs a directory".into());
+            }
+            if args.s3_endpoint.is_some() {
+                return Err("VEZA_S3_ENDPOINT is set but VEZA_BLOB_URL is not s3://BUCKET".into());
+            }
+            return Ok(BlobStorage::Files(PathBuf::from(dir)));
+        }
+        let Some(bucket) = url.strip_prefix("s3://") else {
+            return Err("VEZA_BLOB_URL must start with file:// or s3://".into());
+        };
+        let bucket = bucket.strip_suffix('/').unwrap_or(bucket);
+        if bucket.is_empty() || bucket.contains('/') {
+            return Err(format!("VEZA_BLOB_URL {url:?}: name a bucket only, s3://BUCKET"));
+        }
+        if let Some(endpoint) = args.s3_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(format!(
+                "VEZA_S3_ENDPOINT {endpoint:?} must start with http:// or https://"
+            ));
+        }
+        let (Some(access_key_id), Some(secret_access_key)) =
+            (args.access_key_id, args.secret_access_key)
+        else {
+            return Err(
+                "VEZA_BLOB_URL=s3://… needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into()
+            );
+        };
+        Ok(BlobStorage::S3(S3Config {
+            bucket: bucket.to_owned(),
+            endpoint: args.s3_endpoint.map(|e| e.trim_end_matches('/').to_owned()),
+            region: args.s3_region.unwrap_or(DEFAULT_REGION).to_owned(),
+            access_key_id,
+            secret_access_key,
+        }))
+    }
+}
+
 /// A secret value; `Debug` prints its length only.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -146,6 +230,7 @@ pub struct Settings {
     pub jwt_secret: Option<Secret>,
     /// `None`: derived from the JWT secret.
     pub chat_jwt_secret: Option<Secret>,
+    pub blobs: BlobStorage,
 }
 
 impl Settings {
@@ -186,6 +271,17 @@ impl Settings {
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err("the JWT secret must be at least 32 bytes".into());
         }
+        let blob_url = args.blob_url.clone().or(file.blob_url).filter(|u| !u.is_empty());
+        let s3_endpoint = args.s3_endpoint.clone().or(file.s3_endpoint).filter(|e| !e.is_empty());
+        let s3_region = args.s3_region.clone().or(file.s3_region).filter(|r| !r.is_empty());
+        let blob_args = BlobArgs {
+            url: blob_url.as_deref(),
+            s3_endpoint: s3_endpoint.as_deref(),
+            s3_region: s3_region.as_deref(),
+            access_key_id: env("AWS_ACCESS_KEY_ID"),
+            secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
+        };
+        let blobs = BlobStorage::parse(blob_args, &data_dir)?;
         let public_url = args.public_url.clone().or(file.public_url);
         if let Some(url) = &public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -204,6 +300,7 @@ impl Settings {
             workers: args.workers.or(file.workers).unwrap_or(DEFAULT_WORKERS),
             jwt_secret: jwt_secret.map(Secret),
             chat_jwt_secret: env("VEZA_CHAT_JWT_SECRET").map(Secret),
+            blobs,
         })
     }
 }
@@ -285,6 +382,60 @@ mod tests {
 
         let args = ConfigArgs { public_url: Some("veza.example".into()), ..ConfigArgs::default() };
         assert!(Settings::resolve(&args).unwrap_err().contains("VEZA_PUBLIC_URL"));
+    }
+
+    #[test]
+    fn blob_urls_pick_files_or_a_bucket() {
+        let data_dir = Path::new("/srv/veza");
+        let parse = |args: BlobArgs<'_>| BlobStorage::parse(args, data_dir);
+        assert_eq!(
+            parse(BlobArgs::default()).unwrap(),
+            BlobStorage::Files("/srv/veza/blobs".into()),
+            "unset: files in the data directory"
+        );
+        assert_eq!(
+            parse(BlobArgs { url: Some("file:///mnt/blobs"), ..BlobArgs::default() }).unwrap(),
+            BlobStorage::Files("/mnt/blobs".into())
+        );
+        let s3 = |url, endpoint| BlobArgs {
+            url: Some(url),
+            s3_endpoint: endpoint,
+            access_key_id: Some("AKIDEXAMPLE".into()),
+            secret_access_key: Some("hunter2-hunter2".into()),
+            ..BlobArgs::default()
+        };
+        let BlobStorage::S3(config) =
+            parse(s3("s3://veza", Some("http://127.0.0.1:9100/"))).unwrap()
+        else {
+            panic!("an s3:// URL names a bucket");
+        };
+        assert_eq!(config.bucket, "veza");
+        assert_eq!(config.endpoint.as_deref(), Some("http://127.0.0.1:9100"));
+        assert_eq!(config.region, "us-east-1");
+        assert!(!format!("{config:?}").contains("hunter2"), "the secret key stays hidden");
+
+        for (args, complaint) in [
+            (s3("s3://", None), "bucket"),
+            (s3("s3://veza/tracks", None), "bucket only"),
+            (s3("s3://veza", Some("127.0.0.1:9100")), "VEZA_S3_ENDPOINT"),
+            (s3("gs://veza", None), "file:// or s3://"),
+            (BlobArgs { url: Some("s3://veza"), ..BlobArgs::default() }, "AWS_SECRET_ACCESS_KEY"),
+            (BlobArgs { s3_endpoint: Some("http://h:9"), ..BlobArgs::default() }, "not s3://"),
+            (BlobArgs { url: Some("file://"), ..BlobArgs::default() }, "directory"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(complaint), "{err}");
+        }
+    }
+
+    #[test]
+    fn blob_settings_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("veza.toml");
+        std::fs::write(&config, "blob_url = \"file:///mnt/veza-blobs\"\n").unwrap();
+        let args = ConfigArgs { config: Some(config), ..ConfigArgs::default() };
+        let settings = Settings::resolve(&args).unwrap();
+        assert_eq!(settings.blobs, BlobStorage::Files("/mnt/veza-blobs".into()));
     }
 
     #[test]

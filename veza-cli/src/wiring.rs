@@ -5,7 +5,9 @@ use std::sync::Arc;
 use veza_adapters::fs_blobs::FsBlobs;
 use veza_adapters::mail::{DEFAULT_FROM, OutboxDirMailer, SmtpMailer, parse_sender};
 use veza_adapters::memory::MemoryRateLimiter;
+use veza_adapters::object_blobs::ObjectBlobs;
 use veza_adapters::postgres::PgStore;
+use veza_adapters::s3_blobs::S3Blobs;
 use veza_adapters::sqlite::SqliteStore;
 use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
 use veza_core::blobs::BlobStore;
@@ -17,7 +19,7 @@ use veza_core::store::AccountStore;
 use veza_core::{Ports, Services};
 
 use crate::secrets;
-use crate::settings::{Database, Settings};
+use crate::settings::{BlobStorage, Database, Settings};
 
 /// Issuer of access tokens (`iss`); every instance of one deployment shares it.
 pub const TOKEN_ISSUER: &str = "veza";
@@ -141,15 +143,26 @@ pub fn token_keys(settings: &Settings) -> Result<TokenKeys, String> {
     Ok(TokenKeys::new(jwt_secret.as_bytes(), chat, TOKEN_ISSUER))
 }
 
-/// The blob store: files under `DATA_DIR/blobs`.
+/// The blob store the settings name: files (`DATA_DIR/blobs` unless `VEZA_BLOB_URL` is
+/// `file://DIR`) or an S3 bucket. Connects to nothing yet; `ObjectBlobs::check` does.
 ///
 /// # Errors
-/// A one-line message if the directory cannot be created.
+/// A one-line message if the directory cannot be created or the S3 settings are unusable.
+pub fn open_blobs(settings: &Settings) -> Result<ObjectBlobs, String> {
+    match &settings.blobs {
+        BlobStorage::Files(root) => FsBlobs::open(root)
+            .map_err(|e| format!("cannot open blob directory {}: {e}", root.display())),
+        BlobStorage::S3(config) => S3Blobs::connect(config)
+            .map_err(|e| format!("cannot use S3 bucket {}: {e}", config.bucket)),
+    }
+}
+
+/// `open_blobs`, as the port.
+///
+/// # Errors
+/// As `open_blobs`.
 pub fn blobs(settings: &Settings) -> Result<Arc<dyn BlobStore>, String> {
-    let root = settings.data_dir.join("blobs");
-    FsBlobs::open(&root)
-        .map(|blobs| Arc::new(blobs) as Arc<dyn BlobStore>)
-        .map_err(|e| format!("cannot open blob directory {}: {e}", root.display()))
+    open_blobs(settings).map(|blobs| Arc::new(blobs) as Arc<dyn BlobStore>)
 }
 
 /// The adapters a `Services` is built over, besides the database.
@@ -235,6 +248,8 @@ pub async fn prepare_with_clock(
     let public_url =
         settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
     let mail = MailConfig { public_url, ..MailConfig::default() };
-    let edges = Edges { blobs: blobs(settings)?, mailer: transport.mailer(), mail };
+    let blobs = open_blobs(settings)?;
+    tracing::info!(blobs = blobs.description(), "blob store");
+    let edges = Edges { blobs: Arc::new(blobs), mailer: transport.mailer(), mail };
     Ok(services_with_clock(&store, edges, keys, hash_params, clock))
 }

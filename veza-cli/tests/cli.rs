@@ -207,6 +207,45 @@ fn doctor_checks_the_mail_transport() {
     assert!(String::from_utf8_lossy(&bad_sender.stdout).contains("FAIL  mail"));
 }
 
+#[tokio::test]
+async fn doctor_checks_the_blob_store_on_files_and_on_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = stdout_json(&run(veza(dir.path()).args(["doctor", "--json"]), ""));
+    assert_eq!(files["checks"]["blobs"]["ok"], true, "{files}");
+    let detail = files["checks"]["blobs"]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("files under") && detail.contains("veza-data/blobs"), "{detail}");
+
+    use veza_adapters::s3_blobs::testing;
+    let Some(endpoint) = testing::test_endpoint() else { return };
+    let bucket = testing::fresh_bucket(&endpoint).await;
+    let doctor = |bucket: &str, secret: &str| {
+        let output = run(
+            veza(dir.path())
+                .args(["doctor", "--json"])
+                .env("VEZA_BLOB_URL", format!("s3://{bucket}"))
+                .env("VEZA_S3_ENDPOINT", &endpoint)
+                .env("AWS_ACCESS_KEY_ID", testing::ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", secret),
+            "",
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        (output.status.code(), report["checks"]["blobs"].clone())
+    };
+    let (code, blobs) = doctor(&bucket, testing::SECRET_KEY);
+    assert_eq!(code, Some(0), "{blobs}");
+    assert_eq!(blobs["detail"], format!("s3://{bucket} at {endpoint} answers"));
+
+    let (code, blobs) = doctor(&bucket, "not-the-secret-key");
+    assert_eq!((code, &blobs["ok"]), (Some(1), &json!(false)), "{blobs}");
+    let detail = blobs["detail"].as_str().unwrap();
+    assert!(detail.contains("SignatureDoesNotMatch"), "{detail}");
+    assert!(!detail.contains("not-the-secret-key"), "no secret in the report: {detail}");
+
+    let (code, blobs) = doctor("veza-no-such-bucket", testing::SECRET_KEY);
+    assert_eq!(code, Some(1), "{blobs}");
+    assert!(blobs["detail"].as_str().unwrap().contains("NoSuchBucket"), "{blobs}");
+}
+
 #[test]
 fn migrate_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();

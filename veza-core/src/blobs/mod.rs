@@ -1,8 +1,10 @@
 //! Blobs: opaque bytes under validated keys — avatars now, audio, waveforms and exports
 //! later. The port is shaped for streaming from the start: a read names an optional byte
 //! range (what HTTP `Range` requests need) and hands back a stream of chunks with the object's
-//! size, so serving a track never needs the whole file in memory. Writes are whole-object and
-//! atomic: a reader sees the old object or the new one, never a mix.
+//! size, so serving a track never needs the whole file in memory. Writes come whole (`put`, for
+//! small objects) or as a stream of chunks (`put_stream`, for uploads of any size), and both are
+//! atomic: a reader sees the old object or the new one, never a mix, and a write that fails or
+//! is abandoned leaves no object behind.
 
 mod key;
 
@@ -73,8 +75,8 @@ impl BlobError {
 
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
 
-/// The bytes of a read, as chunks in order. Implements `Stream`, so an HTTP edge can send
-/// them as they come.
+/// The bytes of a read or of a streamed write, as chunks in order. Implements `Stream`, so an
+/// HTTP edge can send a read as it comes and hand an upload's body straight to `put_stream`.
 pub struct BlobBody(ChunkStream);
 
 impl BlobBody {
@@ -124,6 +126,16 @@ pub trait BlobStore: Send + Sync {
     /// Stores `bytes` under `key`, replacing any object there. Atomic: no reader ever sees
     /// part of it. Storing the same bytes again is harmless (keys may be content hashes).
     async fn put(&self, key: &BlobKey, bytes: Bytes) -> Result<(), BlobError>;
+
+    /// Stores the chunks `body` yields under `key`, replacing any object there, without ever
+    /// holding the whole object (an adapter buffers a bounded number of parts). Atomic like
+    /// `put`: the object appears whole once the stream has ended, and not before. Returns the
+    /// number of bytes stored.
+    /// # Errors
+    /// The first error `body` yields, or a backend failure. Either way nothing is stored and an
+    /// object already under `key` stays as it was; so too when the returned future is dropped
+    /// before it completes.
+    async fn put_stream(&self, key: &BlobKey, body: BlobBody) -> Result<u64, BlobError>;
 
     /// Opens the object, or the part `range` names.
     /// # Errors

@@ -1,17 +1,43 @@
-//! The blob-store port contract.
+//! The blob-store port contract: whole and streamed writes, ranged reads, atomicity under
+//! races and failures. Streamed objects are generated chunk by chunk and checked by sha256 and
+//! by ranges computed from their pattern, so no case ever holds a large object in one buffer.
 
 use bytes::Bytes;
+use futures_core::Stream;
+use sha2::{Digest, Sha256};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use super::unique_tag;
-use crate::blobs::{BlobError, BlobKey, BlobStore, ByteRange};
+use crate::blobs::{BlobBody, BlobError, BlobKey, BlobStore, ByteRange};
 
-/// Instantiates every case below as a `#[tokio::test]` against `$fresh()`, an async fn
-/// returning a new, empty `Arc<dyn BlobStore>`.
+/// Instantiates every case below as a `#[tokio::test]`.
+///
+/// - `blob_store_contract!(fresh)`: `$fresh()` is an async fn returning a new, empty
+///   `Arc<dyn BlobStore>`.
+/// - `blob_store_contract!(fresh => optional)`: `$fresh()` returns
+///   `Option<Arc<dyn BlobStore>>`, and each case returns early on `None`. For stores that need
+///   an external server: `$fresh` decides when a missing one is a skip and when a failure.
 #[macro_export]
 macro_rules! blob_store_contract {
-    ($fresh:path) => {
-        $crate::blob_store_contract!(@cases $fresh;
+    (@cases $mode:ident $fresh:path; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::blob_store_contract!(@run $mode $fresh, $case);
+            }
+        )+
+    };
+    (@run required $fresh:path, $case:ident) => {
+        $crate::testing::blob_store::$case($fresh().await).await
+    };
+    (@run optional $fresh:path, $case:ident) => {
+        let Some(store) = $fresh().await else { return };
+        $crate::testing::blob_store::$case(store).await
+    };
+    (@all $mode:ident $fresh:path) => {
+        $crate::blob_store_contract!(@cases $mode $fresh;
             a_stored_blob_reads_back_whole_with_its_size,
             ranges_return_exactly_the_bytes_they_name,
             a_range_past_the_end_is_unsatisfiable_and_names_the_size,
@@ -21,17 +47,24 @@ macro_rules! blob_store_contract {
             racing_writes_to_one_key_leave_one_whole_object,
             a_megabyte_streams_back_in_order,
             hostile_keys_never_reach_a_store,
+            a_streamed_40_mib_object_reads_back_byte_exact_whole_and_by_ranges,
+            small_and_empty_streams_store_like_put,
+            a_stream_failing_midway_stores_nothing_and_keeps_the_old_object,
+            an_abandoned_streamed_put_stores_nothing,
+            racing_streamed_puts_to_one_key_leave_one_whole_object,
         );
     };
-    (@cases $fresh:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                $crate::testing::blob_store::$case($fresh().await).await;
-            }
-        )+
+    ($fresh:path => optional) => {
+        $crate::blob_store_contract!(@all optional $fresh);
+    };
+    ($fresh:path) => {
+        $crate::blob_store_contract!(@all required $fresh);
     };
 }
+
+const MIB: u64 = 1024 * 1024;
+/// Several parts of any multipart upload (S3 parts are 5 MiB to 5 GiB; adapters use 8–16).
+const BIG: u64 = 40 * MIB;
 
 fn key(prefix: &str) -> BlobKey {
     BlobKey::parse(&format!("contract/{}.bin", unique_tag(prefix))).expect("valid key")
@@ -157,4 +190,206 @@ pub async fn hostile_keys_never_reach_a_store(store: Arc<dyn BlobStore>) {
     let dotted = BlobKey::parse("contract/a..b/c..d.bin").unwrap();
     store.put(&dotted, Bytes::from_static(b"inside")).await.unwrap();
     assert_eq!(read(&store, &dotted, None).await, b"inside");
+}
+
+/// Byte `i` of generated object `seed`: position-dependent, so parts stored out of order or
+/// twice change the digest, and any range can be checked without keeping the object.
+fn pattern_byte(seed: u64, i: u64) -> u8 {
+    ((i ^ (seed << 40)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
+}
+
+fn pattern(seed: u64, range: std::ops::Range<u64>) -> Vec<u8> {
+    range.map(|i| pattern_byte(seed, i)).collect()
+}
+
+/// Chunk sizes a generated body cycles through: tiny, odd and larger than a network read, so
+/// chunk boundaries fall everywhere relative to an adapter's part boundaries.
+const CHUNK_SIZES: [u64; 5] = [65_536, 1, 1_048_583, 4_093, 333_333];
+
+/// An object of `size` bytes made chunk by chunk as the store pulls them; with `fail_at`, the
+/// stream yields an error once that many bytes have gone out, as a dropped upload would.
+struct Generated {
+    seed: u64,
+    size: u64,
+    sent: u64,
+    turn: usize,
+    fail_at: Option<u64>,
+}
+
+impl Iterator for Generated {
+    type Item = Result<Bytes, BlobError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(at) = self.fail_at
+            && self.sent >= at
+        {
+            self.fail_at = None;
+            self.size = self.sent;
+            return Some(Err(BlobError::backend("the uploading client went away")));
+        }
+        let left = self.size - self.sent;
+        let len = CHUNK_SIZES[self.turn % CHUNK_SIZES.len()]
+            .min(left)
+            .min(self.fail_at.map_or(u64::MAX, |at| at - self.sent));
+        if len == 0 {
+            return None;
+        }
+        let chunk = pattern(self.seed, self.sent..self.sent + len);
+        self.sent += len;
+        self.turn += 1;
+        Some(Ok(Bytes::from(chunk)))
+    }
+}
+
+/// Any iterator of chunks as a stream (the contract needs no async source for these).
+struct IterStream<I>(I);
+
+impl<I: Iterator<Item = Result<Bytes, BlobError>> + Unpin> Stream for IterStream<I> {
+    type Item = Result<Bytes, BlobError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(self.0.next())
+    }
+}
+
+fn generated(seed: u64, size: u64) -> BlobBody {
+    BlobBody::new(IterStream(Generated { seed, size, sent: 0, turn: 0, fail_at: None }))
+}
+
+fn failing(seed: u64, size: u64, fail_at: u64) -> BlobBody {
+    BlobBody::new(IterStream(Generated { seed, size, sent: 0, turn: 0, fail_at: Some(fail_at) }))
+}
+
+fn chunks(parts: &[&'static [u8]]) -> BlobBody {
+    let parts: Vec<_> = parts.iter().map(|part| Ok(Bytes::from_static(part))).collect();
+    BlobBody::new(IterStream(parts.into_iter()))
+}
+
+/// The sha256 and length of a generated object, computed a mebibyte at a time.
+fn expected_digest(seed: u64, size: u64) -> (Vec<u8>, u64) {
+    let mut hasher = Sha256::new();
+    let mut at = 0;
+    while at < size {
+        let end = (at + MIB).min(size);
+        hasher.update(pattern(seed, at..end));
+        at = end;
+    }
+    (hasher.finalize().to_vec(), size)
+}
+
+/// The sha256 and length of a body, hashed as its chunks arrive.
+async fn digest(mut body: BlobBody) -> (Vec<u8>, u64) {
+    let mut hasher = Sha256::new();
+    let mut len = 0;
+    while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_next(cx)).await {
+        let chunk = chunk.expect("read chunk");
+        len += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    (hasher.finalize().to_vec(), len)
+}
+
+pub async fn a_streamed_40_mib_object_reads_back_byte_exact_whole_and_by_ranges(
+    store: Arc<dyn BlobStore>,
+) {
+    let key = key("stream40");
+    assert_eq!(store.put_stream(&key, generated(7, BIG)).await.unwrap(), BIG);
+    assert_eq!(store.head(&key).await.unwrap().expect("head").size, BIG);
+    let whole = store.get(&key, None).await.unwrap();
+    assert_eq!((whole.meta.size, whole.range.clone()), (BIG, 0..BIG));
+    assert!(digest(whole.body).await == expected_digest(7, BIG), "sha256 of the whole object");
+    let middle = BIG / 2 - 12_345;
+    let cases = [
+        (ByteRange::Bounded { start: 0, end: 1 }, 0..1),
+        (ByteRange::Bounded { start: 8 * MIB - 3, end: 8 * MIB + 3 }, 8 * MIB - 3..8 * MIB + 3),
+        (ByteRange::Bounded { start: middle, end: middle + 70_001 }, middle..middle + 70_001),
+        (ByteRange::Bounded { start: BIG - 10, end: BIG + 10 }, BIG - 10..BIG),
+        (ByteRange::From(BIG - 1), BIG - 1..BIG),
+        (ByteRange::Last(4_097), BIG - 4_097..BIG),
+    ];
+    for (range, served) in cases {
+        let read = store.get(&key, Some(range)).await.unwrap();
+        assert_eq!((read.meta.size, read.range.clone()), (BIG, served.clone()), "{range:?}");
+        assert!(read.body.collect().await.unwrap() == pattern(7, served), "bytes of {range:?}");
+    }
+}
+
+pub async fn small_and_empty_streams_store_like_put(store: Arc<dyn BlobStore>) {
+    let small = key("streamsmall");
+    assert_eq!(store.put_stream(&small, chunks(&[b"hello, ", b"", b"streams"])).await.unwrap(), 14);
+    assert_eq!(read(&store, &small, None).await, b"hello, streams");
+    let empty = key("streamempty");
+    assert_eq!(store.put_stream(&empty, chunks(&[])).await.unwrap(), 0);
+    assert_eq!(store.head(&empty).await.unwrap().expect("an empty object exists").size, 0);
+    assert_eq!(read(&store, &empty, None).await, b"");
+}
+
+pub async fn a_stream_failing_midway_stores_nothing_and_keeps_the_old_object(
+    store: Arc<dyn BlobStore>,
+) {
+    let kept = key("failkept");
+    store.put(&kept, Bytes::from_static(b"the old object")).await.unwrap();
+    // After whole parts have gone up, and before the first part is complete.
+    for fail_at in [20 * MIB + 17, 1_000] {
+        let fresh = key("failnew");
+        for target in [&kept, &fresh] {
+            match store.put_stream(target, failing(3, BIG, fail_at)).await {
+                Err(BlobError::Backend(err)) if err.to_string().contains("client went away") => {}
+                other => panic!("failing at {fail_at}: expected the stream's error, got {other:?}"),
+            }
+        }
+        assert_eq!(read(&store, &kept, None).await, b"the old object", "failing at {fail_at}");
+        assert_eq!(store.head(&fresh).await.unwrap(), None, "failing at {fail_at}");
+    }
+}
+
+/// The stream behind a streamed put that is dropped half-way, as when an upload's connection
+/// closes and its request future with it.
+struct Channel(tokio::sync::mpsc::Receiver<Result<Bytes, BlobError>>);
+
+impl Stream for Channel {
+    type Item = Result<Bytes, BlobError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+pub async fn an_abandoned_streamed_put_stores_nothing(store: Arc<dyn BlobStore>) {
+    let key = key("abandoned");
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let writer = tokio::spawn({
+        let (store, key) = (Arc::clone(&store), key.clone());
+        async move { store.put_stream(&key, BlobBody::new(Channel(rx))).await }
+    });
+    // Through a one-slot channel: when the last send returns, the store has taken all but the
+    // last two mebibytes, more than a first part.
+    for i in 0..20u8 {
+        tx.send(Ok(Bytes::from(vec![i; MIB as usize]))).await.expect("the store keeps reading");
+    }
+    writer.abort();
+    assert!(writer.await.expect_err("aborted").is_cancelled(), "the put was still waiting");
+    assert_eq!(store.head(&key).await.unwrap(), None);
+    assert!(matches!(store.get(&key, None).await, Err(BlobError::NotFound)));
+}
+
+pub async fn racing_streamed_puts_to_one_key_leave_one_whole_object(store: Arc<dyn BlobStore>) {
+    let key = key("streamrace");
+    let size = 12 * MIB + 5;
+    let seeds = [11, 12, 13, 14];
+    let writers: Vec<_> = seeds
+        .iter()
+        .map(|&seed| {
+            let (store, key) = (Arc::clone(&store), key.clone());
+            tokio::spawn(async move { store.put_stream(&key, generated(seed, size)).await })
+        })
+        .collect();
+    for writer in writers {
+        assert_eq!(writer.await.unwrap().unwrap(), size);
+    }
+    let stored = digest(store.get(&key, None).await.unwrap().body).await;
+    assert!(
+        seeds.iter().any(|&seed| expected_digest(seed, size) == stored),
+        "the object is one writer's bytes, never a mix"
+    );
 }

@@ -1,0 +1,242 @@
+//! `ObjectBlobs`: the one `BlobStore` implementation, over any `object_store::ObjectStore`.
+//! `FsBlobs` (local files) and `S3Blobs` (S3 and compatible servers) only build the
+//! `ObjectStore` and hand it here, so both adapters run this code: key mapping, ranges,
+//! not-found, metadata, and streamed writes.
+//!
+//! Invariants: a put is atomic on both backends (a staging file renamed into place; an S3
+//! `PutObject` or completed multipart upload), and a streamed put holds at most one part being
+//! filled plus `PARTS_IN_FLIGHT` parts uploading, whatever the object's size. A streamed put
+//! that fails, or whose future is dropped, aborts its multipart upload: no object appears, the
+//! old one stays, and on S3 no orphaned parts are left to bill.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
+};
+use std::sync::Arc;
+use time::OffsetDateTime;
+use veza_core::blobs::{BlobBody, BlobError, BlobKey, BlobMeta, BlobRead, BlobStore, ByteRange};
+
+/// Size of a multipart upload's parts. S3 wants 5 MiB to 5 GiB for all but the last, and at
+/// most 10 000 parts: 8 MiB parts allow objects up to 78 GiB.
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// Parts uploading at once per streamed put. Two keep S3 busy while the next part fills;
+/// each costs a part of memory.
+const PARTS_IN_FLIGHT: usize = 2;
+
+#[derive(Debug, Clone)]
+pub struct ObjectBlobs {
+    store: Arc<dyn ObjectStore>,
+    description: String,
+}
+
+impl ObjectBlobs {
+    /// `description` names where the blobs live, for logs and `veza doctor` (no secrets).
+    pub fn new(store: Arc<dyn ObjectStore>, description: String) -> Self {
+        Self { store, description }
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Whether the store answers: a listing (which, unlike a head of a missing key, fails when
+    /// an S3 bucket does not exist) and a head of a key nobody writes (`None` is healthy).
+    ///
+    /// # Errors
+    /// Why the store cannot be used: unreachable, refused credentials, no such bucket.
+    pub async fn check(&self) -> Result<(), BlobError> {
+        const PROBE: &str = "veza-doctor-probe";
+        let listing = self.store.list_with_delimiter(Some(&ObjectPath::from(PROBE))).await;
+        listing.map_err(BlobError::backend)?;
+        let probe = BlobKey::parse(PROBE).map_err(BlobError::backend)?;
+        self.head(&probe).await.map(drop)
+    }
+}
+
+fn location(key: &BlobKey) -> Result<ObjectPath, BlobError> {
+    ObjectPath::parse(key.as_str()).map_err(BlobError::backend)
+}
+
+fn meta(object: &ObjectMeta) -> BlobMeta {
+    let nanos = object.last_modified.timestamp_nanos_opt().map_or(0, i128::from);
+    BlobMeta {
+        size: object.size,
+        last_modified: OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        etag: object.e_tag.clone(),
+    }
+}
+
+fn get_range(range: ByteRange) -> GetRange {
+    match range {
+        ByteRange::Bounded { start, end } => GetRange::Bounded(start..end),
+        ByteRange::From(start) => GetRange::Offset(start),
+        ByteRange::Last(n) => GetRange::Suffix(n),
+    }
+}
+
+fn backend(err: object_store::Error) -> BlobError {
+    match err {
+        object_store::Error::NotFound { .. } => BlobError::NotFound,
+        other => BlobError::backend(other),
+    }
+}
+
+/// A multipart upload that is aborted unless it is finished, including when the future
+/// driving it is dropped (a client disconnecting mid-upload). The parts of an S3 upload never
+/// completed nor aborted stay stored, invisible and billed, until a lifecycle rule removes them.
+struct Upload(Option<WriteMultipart>);
+
+impl Upload {
+    fn writer(&mut self) -> &mut WriteMultipart {
+        self.0.as_mut().expect("an upload is used only until it finishes or aborts")
+    }
+
+    async fn finish(mut self) -> Result<(), BlobError> {
+        let writer = self.0.take().expect("an upload finishes once");
+        // `finish` aborts the upload itself when a part or the completion fails.
+        writer.finish().await.map(drop).map_err(backend)
+    }
+
+    async fn abort(mut self) {
+        if let Some(writer) = self.0.take()
+            && let Err(err) = writer.abort().await
+        {
+            tracing::warn!(error = %err, "could not abort a multipart upload");
+        }
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(err) = writer.abort().await {
+                    tracing::warn!(error = %err, "could not abort an abandoned multipart upload");
+                }
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl BlobStore for ObjectBlobs {
+    async fn put(&self, key: &BlobKey, bytes: Bytes) -> Result<(), BlobError> {
+        self.store
+            .put(&location(key)?, PutPayload::from_bytes(bytes))
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn put_stream(&self, key: &BlobKey, mut body: BlobBody) -> Result<u64, BlobError> {
+        let path = location(key)?;
+        // A body that ends within one part is one plain PUT: an avatar or a short file never
+        // pays for creating and completing a multipart upload.
+        let mut first = Vec::new();
+        let mut size: u64 = 0;
+        loop {
+            match body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk?;
+                    size += chunk.len() as u64;
+                    first.push(chunk);
+                    if size >= PART_SIZE as u64 {
+                        break;
+                    }
+                }
+                None => {
+                    let payload = PutPayload::from_iter(first);
+                    self.store.put(&path, payload).await.map_err(backend)?;
+                    return Ok(size);
+                }
+            }
+        }
+        let upload = self.store.put_multipart(&path).await.map_err(backend)?;
+        let mut upload = Upload(Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)));
+        for chunk in first {
+            upload.writer().put(chunk);
+        }
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(err) => {
+                    upload.abort().await;
+                    return Err(err);
+                }
+            };
+            // Back-pressure: the body is not read faster than parts go out.
+            if let Err(err) = upload.writer().wait_for_capacity(PARTS_IN_FLIGHT).await {
+                upload.abort().await;
+                return Err(backend(err));
+            }
+            size += chunk.len() as u64;
+            upload.writer().put(chunk);
+        }
+        upload.finish().await?;
+        Ok(size)
+    }
+
+    async fn get(&self, key: &BlobKey, range: Option<ByteRange>) -> Result<BlobRead, BlobError> {
+        let path = location(key)?;
+        let open = |range: Option<GetRange>| {
+            self.store.get_opts(&path, GetOptions { range, ..GetOptions::default() })
+        };
+        let result = match (open(range.map(get_range)).await, range) {
+            (Ok(result), _) => result,
+            (Err(err @ object_store::Error::NotFound { .. }), _) | (Err(err), None) => {
+                return Err(backend(err));
+            }
+            // object_store does not expose a range error of its own (S3 answers 416, local
+            // files a generic error): the size tells whether it was one.
+            (Err(err), Some(range)) => {
+                let Some(size) = self.head(key).await?.map(|meta| meta.size) else {
+                    return Err(BlobError::NotFound);
+                };
+                let Some(bytes) = range.resolve(size) else {
+                    return Err(BlobError::RangeNotSatisfiable { size });
+                };
+                if matches!(range, ByteRange::Bounded { .. }) {
+                    return Err(backend(err));
+                }
+                // A satisfiable range the store failed to serve (s3s-fs 0.14.1 answers 500 to
+                // a suffix longer than the object: it seeks before the start), asked once
+                // more as the bounded range it names.
+                open(Some(GetRange::Bounded(bytes))).await.map_err(backend)?
+            }
+        };
+        let meta = meta(&result.meta);
+        // A zero-byte suffix or a range of an empty object is served empty by object_store;
+        // HTTP calls both unsatisfiable, and so does the port.
+        if let Some(range) = range
+            && range.resolve(meta.size).is_none()
+        {
+            return Err(BlobError::RangeNotSatisfiable { size: meta.size });
+        }
+        let served = result.range.clone();
+        let body = BlobBody::new(result.into_stream().map(|chunk| chunk.map_err(backend)));
+        Ok(BlobRead { meta, range: served, body })
+    }
+
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, BlobError> {
+        match self.store.head(&location(key)?).await {
+            Ok(object) => Ok(Some(meta(&object))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        match self.store.delete(&location(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(backend(err)),
+        }
+    }
+}
