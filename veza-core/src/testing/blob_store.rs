@@ -21,23 +21,8 @@ use crate::blobs::{BlobBody, BlobError, BlobKey, BlobStore, ByteRange};
 ///   an external server: `$fresh` decides when a missing one is a skip and when a failure.
 #[macro_export]
 macro_rules! blob_store_contract {
-    (@cases $mode:ident $fresh:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                $crate::blob_store_contract!(@run $mode $fresh, $case);
-            }
-        )+
-    };
-    (@run required $fresh:path, $case:ident) => {
-        $crate::testing::blob_store::$case($fresh().await).await
-    };
-    (@run optional $fresh:path, $case:ident) => {
-        let Some(store) = $fresh().await else { return };
-        $crate::testing::blob_store::$case(store).await
-    };
-    (@all $mode:ident $fresh:path) => {
-        $crate::blob_store_contract!(@cases $mode $fresh;
+    ($($fresh:tt)+) => {
+        $crate::contract_suite!(blob_store [
             a_stored_blob_reads_back_whole_with_its_size,
             ranges_return_exactly_the_bytes_they_name,
             a_range_past_the_end_is_unsatisfiable_and_names_the_size,
@@ -52,13 +37,7 @@ macro_rules! blob_store_contract {
             a_stream_failing_midway_stores_nothing_and_keeps_the_old_object,
             an_abandoned_streamed_put_stores_nothing,
             racing_streamed_puts_to_one_key_leave_one_whole_object,
-        );
-    };
-    ($fresh:path => optional) => {
-        $crate::blob_store_contract!(@all optional $fresh);
-    };
-    ($fresh:path) => {
-        $crate::blob_store_contract!(@all required $fresh);
+        ] $($fresh)+);
     };
 }
 
