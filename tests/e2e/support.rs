@@ -102,6 +102,7 @@ impl TestServer {
             workers: 0,
             jwt_secret: Some(Secret(JWT_SECRET.into())),
             chat_jwt_secret: None,
+            clamd_url: None,
         };
         let clock: Arc<dyn Clock> = match options.clock {
             Some(clock) => clock,

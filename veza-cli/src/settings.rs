@@ -52,6 +52,9 @@ pub struct ConfigArgs {
     /// Background job workers in this process; 0 for API-only instances [default: 2]
     #[arg(long, global = true, env = "VEZA_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+    /// ClamAV daemon every upload is scanned by: `tcp://host:port` or `unix:/path` [default: none, uploads are not scanned]
+    #[arg(long, global = true, env = "VEZA_CLAMD_URL", value_name = "URL")]
+    pub clamd_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -75,6 +78,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     workers: Option<usize>,
     jwt_secret_file: Option<PathBuf>,
+    clamd_url: Option<String>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -146,6 +150,8 @@ pub struct Settings {
     pub jwt_secret: Option<Secret>,
     /// `None`: derived from the JWT secret.
     pub chat_jwt_secret: Option<Secret>,
+    /// `None`: no virus scanning (`NoScanner`).
+    pub clamd_url: Option<String>,
 }
 
 impl Settings {
@@ -204,6 +210,7 @@ impl Settings {
             workers: args.workers.or(file.workers).unwrap_or(DEFAULT_WORKERS),
             jwt_secret: jwt_secret.map(Secret),
             chat_jwt_secret: env("VEZA_CHAT_JWT_SECRET").map(Secret),
+            clamd_url: args.clamd_url.clone().or(file.clamd_url).filter(|u| !u.is_empty()),
         })
     }
 }
@@ -285,6 +292,26 @@ mod tests {
 
         let args = ConfigArgs { public_url: Some("veza.example".into()), ..ConfigArgs::default() };
         assert!(Settings::resolve(&args).unwrap_err().contains("VEZA_PUBLIC_URL"));
+    }
+
+    #[test]
+    fn the_clamd_url_comes_from_the_file_unless_a_flag_names_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("veza.toml");
+        std::fs::write(&config, "clamd_url = \"unix:/run/clamav/clamd.ctl\"\n").unwrap();
+        let args = ConfigArgs { config: Some(config.clone()), ..ConfigArgs::default() };
+        let settings = Settings::resolve(&args).unwrap();
+        assert_eq!(settings.clamd_url.as_deref(), Some("unix:/run/clamav/clamd.ctl"));
+        let args = ConfigArgs {
+            config: Some(config),
+            clamd_url: Some("tcp://127.0.0.1:3310".into()),
+            ..ConfigArgs::default()
+        };
+        assert_eq!(
+            Settings::resolve(&args).unwrap().clamd_url.as_deref(),
+            Some("tcp://127.0.0.1:3310")
+        );
+        assert_eq!(Settings::resolve(&ConfigArgs::default()).unwrap().clamd_url, None);
     }
 
     #[test]
