@@ -128,14 +128,14 @@ impl ClamdScanner {
         // Progress moves the deadline: later while data flows, but earlier too once connected
         // when the idle timeout is the shorter one. Waking at least that often sees both.
         let tick = self.connect_timeout.min(self.idle_timeout);
+        let deadline = || progress.deadline(self.connect_timeout, self.idle_timeout);
         loop {
-            let deadline = progress.deadline(self.connect_timeout, self.idle_timeout);
             tokio::select! {
                 reply = &mut scan => {
                     return reply.map_err(|err| self.io_error(err, progress.connected()));
                 }
-                () = tokio::time::sleep_until(deadline.min(Instant::now() + tick)) => {
-                    if progress.deadline(self.connect_timeout, self.idle_timeout) <= Instant::now() {
+                () = tokio::time::sleep_until(deadline().min(Instant::now() + tick)) => {
+                    if deadline() <= Instant::now() {
                         return Err(self.stalled(progress.connected()));
                     }
                 }

@@ -237,8 +237,8 @@ pub fn job_runner(services: &Services) -> JobRunner {
 }
 
 /// Everything `veza serve` needs once it has bound its address: data directory, database
-/// (migrated), blob directory, secrets, mail transport, virus scanner, services. Links in mails start with
-/// `settings.public_url`, else `http://` + `settings.listen`.
+/// (migrated), blob directory, secrets, mail transport, virus scanner, services. Links in
+/// mails start with `settings.public_url`, else `http://` + `settings.listen`.
 ///
 /// # Errors
 /// A one-line message naming what failed.

@@ -23,11 +23,12 @@ pub enum ScanVerdict {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
-    /// The scanner could not be reached, dropped the connection, or made no progress in time.
+    /// The scanner could not be reached, or made no progress in time.
     #[error("virus scanner unavailable: {0}")]
     Unavailable(#[source] BoxError),
-    /// The scanner answered without a verdict: a size limit it enforces, an internal error,
-    /// a reply it should not have sent.
+    /// The scanner answered without a verdict: a size limit it enforces (an error reply, or
+    /// the connection closed while the content was still flowing), a scan it cut short, an
+    /// internal error, a reply it should not have sent.
     #[error("virus scanner gave no verdict: {0}")]
     NoVerdict(String),
     /// Reading the content to scan failed; the scanner saw only part of it.
