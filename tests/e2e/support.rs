@@ -103,6 +103,7 @@ impl TestServer {
             jwt_secret: Some(Secret(JWT_SECRET.into())),
             chat_jwt_secret: None,
             blobs: BlobStorage::Files(data_dir.path().join("blobs")),
+            clamd_url: None,
         };
         let clock: Arc<dyn Clock> = match options.clock {
             Some(clock) => clock,

@@ -1,6 +1,7 @@
 //! Implementations of `veza-core`'s ports. One module per technology; each passes the
 //! contract suite of the port it implements (`veza_core::testing`).
 
+pub mod clamd;
 pub mod fs_blobs;
 pub mod mail;
 

@@ -18,6 +18,9 @@ const ENVIRONMENT_HELP: &str = "\
 Mail: VEZA_SMTP_URL and VEZA_MAIL_FROM (flags --smtp-url, --mail-from); links in mails start
 with VEZA_PUBLIC_URL.
 
+Virus scanning: VEZA_CLAMD_URL (flag --clamd-url), tcp://host:port or unix:/path of a clamd;
+unset, uploads are not scanned.
+
 Secrets (environment only, never flags):
   VEZA_JWT_SECRET        HS256 key of access tokens (at least 32 bytes) [default: generated into DATA_DIR/secrets]
   VEZA_JWT_SECRET_FILE   read that key from a file
@@ -244,6 +247,7 @@ async fn doctor(settings: &Settings, json: bool) -> Result<ExitCode, String> {
         Err(err) => Err(err),
     };
     checks.push(("blobs", blobs));
+    checks.push(("scanner", wiring::check_scanner(settings).await));
 
     let healthy = checks.iter().all(|(_, result)| result.is_ok());
     if json {
@@ -401,6 +405,7 @@ fn admin_services(store: &Store, settings: &Settings) -> Result<veza_core::Servi
     let edges = wiring::Edges {
         blobs: wiring::blobs(settings)?,
         mailer: MailTransport::open(settings)?.mailer(),
+        scanner: wiring::scanner(settings)?,
         mail: Default::default(),
     };
     Ok(wiring::services(store, edges, keys, HashParams::OWASP))

@@ -63,6 +63,9 @@ pub struct ConfigArgs {
     /// Region of the S3 bucket [default: us-east-1]
     #[arg(long, global = true, env = "VEZA_S3_REGION", value_name = "REGION")]
     pub s3_region: Option<String>,
+    /// ClamAV daemon every upload is scanned by: `tcp://host:port` or `unix:/path` [default: none, uploads are not scanned]
+    #[arg(long, global = true, env = "VEZA_CLAMD_URL", value_name = "URL")]
+    pub clamd_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -89,6 +92,7 @@ struct FileConfig {
     blob_url: Option<String>,
     s3_endpoint: Option<String>,
     s3_region: Option<String>,
+    clamd_url: Option<String>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -231,6 +235,8 @@ pub struct Settings {
     /// `None`: derived from the JWT secret.
     pub chat_jwt_secret: Option<Secret>,
     pub blobs: BlobStorage,
+    /// `None`: no virus scanning (`NoScanner`).
+    pub clamd_url: Option<String>,
 }
 
 impl Settings {
@@ -301,6 +307,7 @@ impl Settings {
             jwt_secret: jwt_secret.map(Secret),
             chat_jwt_secret: env("VEZA_CHAT_JWT_SECRET").map(Secret),
             blobs,
+            clamd_url: args.clamd_url.clone().or(file.clamd_url).filter(|u| !u.is_empty()),
         })
     }
 }
@@ -436,6 +443,26 @@ mod tests {
         let args = ConfigArgs { config: Some(config), ..ConfigArgs::default() };
         let settings = Settings::resolve(&args).unwrap();
         assert_eq!(settings.blobs, BlobStorage::Files("/mnt/veza-blobs".into()));
+    }
+
+    #[test]
+    fn the_clamd_url_comes_from_the_file_unless_a_flag_names_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("veza.toml");
+        std::fs::write(&config, "clamd_url = \"unix:/run/clamav/clamd.ctl\"\n").unwrap();
+        let args = ConfigArgs { config: Some(config.clone()), ..ConfigArgs::default() };
+        let settings = Settings::resolve(&args).unwrap();
+        assert_eq!(settings.clamd_url.as_deref(), Some("unix:/run/clamav/clamd.ctl"));
+        let args = ConfigArgs {
+            config: Some(config),
+            clamd_url: Some("tcp://127.0.0.1:3310".into()),
+            ..ConfigArgs::default()
+        };
+        assert_eq!(
+            Settings::resolve(&args).unwrap().clamd_url.as_deref(),
+            Some("tcp://127.0.0.1:3310")
+        );
+        assert_eq!(Settings::resolve(&ConfigArgs::default()).unwrap().clamd_url, None);
     }
 
     #[test]

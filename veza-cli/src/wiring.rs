@@ -2,6 +2,7 @@
 //! place where configuration meets implementations.
 
 use std::sync::Arc;
+use veza_adapters::clamd::ClamdScanner;
 use veza_adapters::fs_blobs::FsBlobs;
 use veza_adapters::mail::{DEFAULT_FROM, OutboxDirMailer, SmtpMailer, parse_sender};
 use veza_adapters::memory::MemoryRateLimiter;
@@ -15,6 +16,7 @@ use veza_core::clock::{Clock, SystemClock, UuidV7Ids};
 use veza_core::credentials::MailConfig;
 use veza_core::jobs::{JobRunner, RunnerConfig};
 use veza_core::mail::Mailer;
+use veza_core::scan::{NoScanner, VirusScanner};
 use veza_core::store::AccountStore;
 use veza_core::{Ports, Services};
 
@@ -165,10 +167,41 @@ pub fn blobs(settings: &Settings) -> Result<Arc<dyn BlobStore>, String> {
     open_blobs(settings).map(|blobs| Arc::new(blobs) as Arc<dyn BlobStore>)
 }
 
+/// The virus scanner: the clamd at `VEZA_CLAMD_URL`, or `NoScanner` (uploads unscanned).
+/// Connects to nothing yet.
+///
+/// # Errors
+/// A one-line message if `VEZA_CLAMD_URL` is unusable.
+pub fn scanner(settings: &Settings) -> Result<Arc<dyn VirusScanner>, String> {
+    match &settings.clamd_url {
+        Some(url) => ClamdScanner::new(url)
+            .map(|clamd| Arc::new(clamd) as Arc<dyn VirusScanner>)
+            .map_err(|e| format!("VEZA_CLAMD_URL: {e}")),
+        None => Ok(Arc::new(NoScanner)),
+    }
+}
+
+/// Whether the configured scanner answers (`veza doctor`).
+///
+/// # Errors
+/// Why not.
+pub async fn check_scanner(settings: &Settings) -> Result<String, String> {
+    let scanner = scanner(settings)?;
+    match &settings.clamd_url {
+        Some(url) => scanner
+            .ping()
+            .await
+            .map(|()| format!("clamd at {url} answers"))
+            .map_err(|e| e.to_string()),
+        None => Ok("none: uploads are not scanned (VEZA_CLAMD_URL unset)".into()),
+    }
+}
+
 /// The adapters a `Services` is built over, besides the database.
 pub struct Edges {
     pub blobs: Arc<dyn BlobStore>,
     pub mailer: Arc<dyn Mailer>,
+    pub scanner: Arc<dyn VirusScanner>,
     pub mail: MailConfig,
 }
 
@@ -198,6 +231,7 @@ pub fn services_with_clock(
         credentials: accounts.clone(),
         mail_outbox: accounts.clone(),
         mailer: edges.mailer,
+        scanner: edges.scanner,
         health: accounts,
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
         clock,
@@ -216,8 +250,8 @@ pub fn job_runner(services: &Services) -> JobRunner {
 }
 
 /// Everything `veza serve` needs once it has bound its address: data directory, database
-/// (migrated), blob directory, secrets, mail transport, services. Links in mails start with
-/// `settings.public_url`, else `http://` + `settings.listen`.
+/// (migrated), blob directory, secrets, mail transport, virus scanner, services. Links in
+/// mails start with `settings.public_url`, else `http://` + `settings.listen`.
 ///
 /// # Errors
 /// A one-line message naming what failed.
@@ -250,6 +284,8 @@ pub async fn prepare_with_clock(
     let mail = MailConfig { public_url, ..MailConfig::default() };
     let blobs = open_blobs(settings)?;
     tracing::info!(blobs = blobs.description(), "blob store");
-    let edges = Edges { blobs: Arc::new(blobs), mailer: transport.mailer(), mail };
+    let scanner = scanner(settings)?;
+    tracing::info!(scanner = scanner.name(), "virus scanner");
+    let edges = Edges { blobs: Arc::new(blobs), mailer: transport.mailer(), scanner, mail };
     Ok(services_with_clock(&store, edges, keys, hash_params, clock))
 }

@@ -247,6 +247,45 @@ async fn doctor_checks_the_blob_store_on_files_and_on_s3() {
 }
 
 #[test]
+fn doctor_pings_clamd_when_one_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let unset = stdout_json(&run(veza(dir.path()).args(["doctor", "--json"]), ""));
+    assert_eq!(unset["checks"]["scanner"]["ok"], true, "no scanner is a valid choice: {unset}");
+
+    let unreachable =
+        run(veza(dir.path()).args(["doctor"]).env("VEZA_CLAMD_URL", "tcp://127.0.0.1:1"), "");
+    assert_eq!(unreachable.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&unreachable.stdout);
+    assert!(
+        report.contains("FAIL  scanner: virus scanner unavailable: clamd at tcp://127.0.0.1:1"),
+        "{report}"
+    );
+
+    let bad_url = run(veza(dir.path()).args(["doctor", "--clamd-url", "http://clamav:3310"]), "");
+    let report = String::from_utf8_lossy(&bad_url.stdout);
+    assert!(report.contains("FAIL  scanner: VEZA_CLAMD_URL"), "{report}");
+
+    if let Some(url) = veza_adapters::clamd::testing::test_clamd_url() {
+        let report =
+            stdout_json(&run(veza(dir.path()).args(["doctor", "--json", "--clamd-url", &url]), ""));
+        assert_eq!(report["checks"]["scanner"]["ok"], true, "{report}");
+        assert_eq!(report["checks"]["scanner"]["detail"], format!("clamd at {url} answers"));
+    }
+}
+
+#[test]
+fn serve_refuses_to_start_with_an_unusable_clamd_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        veza(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]).env("VEZA_CLAMD_URL", "clamd"),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("VEZA_CLAMD_URL"), "{stderr}");
+}
+
+#[test]
 fn migrate_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let first = stdout_json(&run(veza(dir.path()).args(["migrate", "--json"]), ""));

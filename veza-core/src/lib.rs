@@ -16,6 +16,7 @@ pub mod pagination;
 pub mod privacy;
 pub mod profiles;
 pub mod rate_limit;
+pub mod scan;
 pub mod store;
 pub mod users;
 

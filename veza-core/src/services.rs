@@ -13,6 +13,7 @@ use crate::mail::{MailOutbox, MailRelay, Mailer};
 use crate::privacy::{PrivacyService, PrivacyStore};
 use crate::profiles::{ProfileService, ProfileStore};
 use crate::rate_limit::RateLimiter;
+use crate::scan::VirusScanner;
 use crate::store::StoreHealth;
 use crate::users::{UserService, UserStore};
 
@@ -29,6 +30,8 @@ pub struct Ports {
     pub credentials: Arc<dyn CredentialStore>,
     pub mail_outbox: Arc<dyn MailOutbox>,
     pub mailer: Arc<dyn Mailer>,
+    /// Every upload passes through it before it is stored; `NoScanner` when none is set up.
+    pub scanner: Arc<dyn VirusScanner>,
     pub health: Arc<dyn StoreHealth>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
