@@ -182,6 +182,7 @@ pub fn services_with_clock(
         privacy: accounts.clone(),
         blobs: edges.blobs,
         jobs: accounts.clone(),
+        tracks: accounts.clone(),
         credentials: accounts.clone(),
         mail_outbox: accounts.clone(),
         mailer: edges.mailer,

@@ -17,6 +17,7 @@ pub mod privacy;
 pub mod profiles;
 pub mod rate_limit;
 pub mod store;
+pub mod tracks;
 pub mod users;
 
 #[cfg(feature = "testing")]

@@ -14,6 +14,7 @@ use crate::privacy::{PrivacyService, PrivacyStore};
 use crate::profiles::{ProfileService, ProfileStore};
 use crate::rate_limit::RateLimiter;
 use crate::store::StoreHealth;
+use crate::tracks::{TrackService, TrackStore};
 use crate::users::{UserService, UserStore};
 
 #[derive(Clone)]
@@ -26,6 +27,7 @@ pub struct Ports {
     pub privacy: Arc<dyn PrivacyStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub jobs: Arc<dyn JobStore>,
+    pub tracks: Arc<dyn TrackStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub mail_outbox: Arc<dyn MailOutbox>,
     pub mailer: Arc<dyn Mailer>,
@@ -44,6 +46,7 @@ pub struct Services {
     pub profiles: ProfileService,
     pub privacy: PrivacyService,
     pub jobs: Arc<dyn JobStore>,
+    pub tracks: TrackService,
     pub credentials: CredentialService,
     /// Delivers queued mail; `veza serve` runs it with `mail.start()`.
     pub mail: MailRelay,
@@ -79,6 +82,7 @@ impl Services {
         let admin = AdminService::new(ports.clone(), users.clone(), audit.clone());
         let profiles = ProfileService::new(ports.clone());
         let privacy = PrivacyService::new(ports.clone(), users.clone(), audit.clone());
+        let tracks = TrackService::new(ports.clone());
         Self {
             admin,
             auth,
@@ -88,6 +92,7 @@ impl Services {
             mail,
             profiles,
             privacy,
+            tracks,
             jobs: ports.jobs,
             health: ports.health,
         }

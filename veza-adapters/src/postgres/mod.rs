@@ -10,6 +10,7 @@ mod jobs;
 mod mail_outbox;
 mod privacy;
 mod profiles;
+mod tracks;
 mod two_factor;
 
 use async_trait::async_trait;
@@ -237,6 +238,7 @@ mod tests {
     veza_core::account_store_contract!(fresh => optional);
     veza_core::two_factor_store_contract!(fresh => optional);
     veza_core::profile_store_contract!(fresh => optional);
+    veza_core::track_store_contract!(fresh => optional);
 
     fn migration_files(dialect: &str) -> Vec<String> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);

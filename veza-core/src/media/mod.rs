@@ -31,6 +31,13 @@ impl AudioFormat {
         }
     }
 
+    /// The format whose `extension()` is `ext`.
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        [Self::Mp3, Self::Flac, Self::Wav, Self::Ogg, Self::Aac, Self::M4a]
+            .into_iter()
+            .find(|f| f.extension() == ext)
+    }
+
     pub fn mime_type(self) -> &'static str {
         match self {
             AudioFormat::Mp3 => "audio/mpeg",

@@ -1,0 +1,38 @@
+-- Tracks; mirrored by sqlite/0007_tracks.sql. Tags are stored as `,tag1,tag2,` so one tag
+-- matches with LIKE '%,tag,%' on both dialects; peaks are little-endian f32s. Deleting an
+-- account deletes its track rows (their blobs are the erasure's business).
+CREATE TABLE tracks (
+    id UUID PRIMARY KEY,
+    owner_id UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    title TEXT NOT NULL,
+    title_key TEXT NOT NULL,
+    description TEXT,
+    genre TEXT,
+    genre_key TEXT,
+    tags TEXT NOT NULL,
+    bpm INTEGER,
+    musical_key TEXT,
+    visibility TEXT NOT NULL CHECK (visibility IN ('public', 'unlisted', 'private')),
+    downloadable BOOLEAN NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('processing', 'ready', 'failed')),
+    failure_reason TEXT,
+    duration_ms BIGINT,
+    sample_rate INTEGER,
+    channels INTEGER,
+    bitrate INTEGER,
+    codec TEXT,
+    size_bytes BIGINT NOT NULL,
+    blob_key TEXT NOT NULL,
+    format TEXT NOT NULL,
+    peaks BYTEA,
+    samples_per_peak BIGINT,
+    popularity BIGINT NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    version BIGINT NOT NULL
+);
+CREATE INDEX tracks_owner_idx ON tracks (owner_id, id);
+-- Lists read public ready tracks in one of three keyset orders.
+CREATE INDEX tracks_listed_recent_idx ON tracks (status, visibility, id);
+CREATE INDEX tracks_listed_title_idx ON tracks (status, visibility, title_key, id);
+CREATE INDEX tracks_listed_popular_idx ON tracks (status, visibility, popularity, id);
