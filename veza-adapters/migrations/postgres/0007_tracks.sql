@@ -4,6 +4,8 @@
 CREATE TABLE tracks (
     id UUID PRIMARY KEY,
     owner_id UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    -- The owner's username, copied for full-text search (usernames do not change).
+    owner_name TEXT NOT NULL,
     title TEXT NOT NULL,
     title_key TEXT NOT NULL,
     description TEXT,
@@ -36,3 +38,14 @@ CREATE INDEX tracks_owner_idx ON tracks (owner_id, id);
 CREATE INDEX tracks_listed_recent_idx ON tracks (status, visibility, id);
 CREATE INDEX tracks_listed_title_idx ON tracks (status, visibility, title_key, id);
 CREATE INDEX tracks_listed_popular_idx ON tracks (status, visibility, popularity, id);
+
+-- Full-text search: a generated tsvector (title weighs most, then owner and tags, then the
+-- description) under a GIN index. The `simple` configuration neither stems nor drops stop
+-- words, as SQLite's FTS5 unicode61 tokenizer does not, so both find the same tracks.
+ALTER TABLE tracks ADD COLUMN search tsvector GENERATED ALWAYS AS (
+    setweight(to_tsvector('simple', title), 'A')
+    || setweight(to_tsvector('simple', owner_name), 'B')
+    || setweight(to_tsvector('simple', replace(tags, ',', ' ')), 'B')
+    || setweight(to_tsvector('simple', coalesce(description, '')), 'C')
+) STORED;
+CREATE INDEX tracks_search_idx ON tracks USING GIN (search);

@@ -4,6 +4,8 @@
 CREATE TABLE tracks (
     id TEXT PRIMARY KEY,
     owner_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    -- The owner's username, copied for full-text search (usernames do not change).
+    owner_name TEXT NOT NULL,
     title TEXT NOT NULL,
     title_key TEXT NOT NULL,
     description TEXT,
@@ -36,3 +38,26 @@ CREATE INDEX tracks_owner_idx ON tracks (owner_id, id);
 CREATE INDEX tracks_listed_recent_idx ON tracks (status, visibility, id);
 CREATE INDEX tracks_listed_title_idx ON tracks (status, visibility, title_key, id);
 CREATE INDEX tracks_listed_popular_idx ON tracks (status, visibility, popularity, id);
+
+-- Full-text search: an FTS5 index kept in step with `tracks` by the triggers below (the
+-- PostgreSQL side is a generated tsvector column). Diacritics are kept, as PostgreSQL's
+-- `simple` configuration keeps them, so both find the same tracks.
+CREATE VIRTUAL TABLE tracks_fts USING fts5 (
+    track_id UNINDEXED, title, owner_name, tags, description,
+    tokenize = 'unicode61 remove_diacritics 0'
+);
+CREATE TRIGGER tracks_fts_insert AFTER INSERT ON tracks BEGIN
+    INSERT INTO tracks_fts (track_id, title, owner_name, tags, description)
+    VALUES (new.id, new.title, new.owner_name, replace(new.tags, ',', ' '),
+            coalesce(new.description, ''));
+END;
+CREATE TRIGGER tracks_fts_update AFTER UPDATE OF title, owner_name, tags, description ON tracks
+BEGIN
+    DELETE FROM tracks_fts WHERE track_id = old.id;
+    INSERT INTO tracks_fts (track_id, title, owner_name, tags, description)
+    VALUES (new.id, new.title, new.owner_name, replace(new.tags, ',', ' '),
+            coalesce(new.description, ''));
+END;
+CREATE TRIGGER tracks_fts_delete AFTER DELETE ON tracks BEGIN
+    DELETE FROM tracks_fts WHERE track_id = old.id;
+END;

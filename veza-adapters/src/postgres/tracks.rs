@@ -1,7 +1,8 @@
 //! Tracks on PostgreSQL. Edits lock the row (`FOR UPDATE`), apply the change and write it
 //! back in one transaction, so concurrent edits of different fields serialise and all land.
 //! Lists are keyset queries, one literal statement per sort; titles compare under the "C"
-//! collation so the order is the same byte order SQLite uses.
+//! collation so the order is the same byte order SQLite uses. A search matches the
+//! generated `search` tsvector (GIN-indexed) and ranks with `ts_rank`.
 
 use async_trait::async_trait;
 use sqlx::{FromRow, PgConnection, PgExecutor};
@@ -12,54 +13,94 @@ use veza_core::jobs::NewJob;
 use veza_core::media::{AudioAnalysis, AudioFormat};
 use veza_core::store::StoreError;
 use veza_core::tracks::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, Tags, Title, Track, TrackChanges, TrackCursor,
-    TrackFacts, TrackOwner, TrackQuery, TrackSort, TrackStatus, TrackStore, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, RankedTrack, SearchTerms, Tags, Title, Track,
+    TrackChanges, TrackCursor, TrackFacts, TrackOwner, TrackQuery, TrackSort, TrackStatus,
+    TrackStore, Visibility, Waveform,
 };
 use veza_core::users::{DisplayName, Username};
 
 use super::jobs::enqueue_in;
 use super::{PgStore, pg_error};
 
-macro_rules! track_select {
+macro_rules! track_columns {
     () => {
         "SELECT t.id, t.owner_id, u.username, u.display_name, t.title, t.description, t.genre, \
          t.tags, t.bpm, t.musical_key, t.visibility, t.downloadable, t.status, \
          t.failure_reason, t.duration_ms, t.sample_rate, t.channels, t.bitrate, t.codec, \
          t.size_bytes, t.blob_key, t.format, t.popularity, t.created_at, t.updated_at, \
-         t.version FROM tracks t JOIN users u ON u.id = t.owner_id "
+         t.version "
     };
 }
 
-/// The filters every list shares; `$1` genre key, `$2` tag, `$3` owner, `$4` cursor id,
-/// `$5` cursor popularity, `$6` cursor title key, `$7` limit.
+macro_rules! track_from {
+    () => {
+        "FROM tracks t JOIN users u ON u.id = t.owner_id "
+    };
+}
+
+/// The full-text score of a row (0 without a search); `$8` is the tsquery text.
+macro_rules! score {
+    () => {
+        "COALESCE(ts_rank(t.search, to_tsquery('simple', $8))::float8, 0) "
+    };
+}
+
+/// The filters every list shares: `$1` genre key, `$2` tag, `$3` owner, `$8` search. `$4`
+/// is the cursor id, `$5` its popularity, `$6` its title key, `$7` its score, `$9` the
+/// limit; each statement names the parameters it does not use once, so all nine have types.
 macro_rules! listed {
     () => {
-        "WHERE t.status = 'ready' AND t.visibility = 'public' \
-         AND ($1::text IS NULL OR t.genre_key = $1) \
-         AND ($2::text IS NULL OR strpos(t.tags, ',' || $2 || ',') > 0) \
-         AND ($3::uuid IS NULL OR t.owner_id = $3) AND $5::bigint IS NOT DISTINCT FROM $5 \
-         AND $6::text IS NOT DISTINCT FROM $6 "
+        concat!(
+            track_columns!(),
+            ", ",
+            score!(),
+            "AS score ",
+            track_from!(),
+            "WHERE t.status = 'ready' AND t.visibility = 'public' \
+             AND ($1::text IS NULL OR t.genre_key = $1) \
+             AND ($2::text IS NULL OR strpos(t.tags, ',' || $2 || ',') > 0) \
+             AND ($3::uuid IS NULL OR t.owner_id = $3) \
+             AND ($8::text IS NULL OR t.search @@ to_tsquery('simple', $8)) \
+             AND $5::bigint IS NOT DISTINCT FROM $5 AND $6::text IS NOT DISTINCT FROM $6 \
+             AND $7::float8 IS NOT DISTINCT FROM $7 "
+        )
     };
 }
 
-const LIST_RECENT: &str = concat!(
-    track_select!(),
-    listed!(),
-    "AND ($4::uuid IS NULL OR t.id < $4) ORDER BY t.id DESC LIMIT $7"
-);
+const LIST_RECENT: &str =
+    concat!(listed!(), "AND ($4::uuid IS NULL OR t.id < $4) ORDER BY t.id DESC LIMIT $9");
 const LIST_POPULAR: &str = concat!(
-    track_select!(),
     listed!(),
     "AND ($4::uuid IS NULL OR t.popularity < $5 OR (t.popularity = $5 AND t.id < $4)) \
-     ORDER BY t.popularity DESC, t.id DESC LIMIT $7"
+     ORDER BY t.popularity DESC, t.id DESC LIMIT $9"
 );
 const LIST_TITLE: &str = concat!(
-    track_select!(),
     listed!(),
     "AND ($4::uuid IS NULL OR t.title_key COLLATE \"C\" > $6 \
      OR (t.title_key = $6 AND t.id > $4)) \
-     ORDER BY t.title_key COLLATE \"C\" ASC, t.id ASC LIMIT $7"
+     ORDER BY t.title_key COLLATE \"C\" ASC, t.id ASC LIMIT $9"
 );
+const LIST_RELEVANCE: &str = concat!(
+    listed!(),
+    "AND ($4::uuid IS NULL OR ",
+    score!(),
+    "< $7 OR (",
+    score!(),
+    "= $7 AND t.id < $4)) ORDER BY score DESC, t.id DESC LIMIT $9"
+);
+
+/// The tsquery for `terms`: every word as a prefix, all required (words hold only letters
+/// and digits, so no tsquery operator reaches the database).
+fn tsquery(terms: &SearchTerms) -> String {
+    terms.words().iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ")
+}
+
+#[derive(FromRow)]
+struct RankedRow {
+    #[sqlx(flatten)]
+    track: TrackRow,
+    score: f64,
+}
 
 #[derive(FromRow)]
 struct TrackRow {
@@ -142,7 +183,7 @@ async fn track_by_id<'e>(
     executor: impl PgExecutor<'e>,
     id: Uuid,
 ) -> Result<Option<Track>, StoreError> {
-    sqlx::query_as::<_, TrackRow>(concat!(track_select!(), "WHERE t.id = $1"))
+    sqlx::query_as::<_, TrackRow>(concat!(track_columns!(), track_from!(), "WHERE t.id = $1"))
         .bind(id)
         .fetch_optional(executor)
         .await
@@ -163,9 +204,9 @@ async fn insert(conn: &mut PgConnection, track: &NewTrack) -> Result<(), StoreEr
     sqlx::query(
         "INSERT INTO tracks (id, owner_id, title, title_key, description, genre, genre_key, \
          tags, bpm, musical_key, visibility, downloadable, status, size_bytes, blob_key, \
-         format, created_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'processing', $13, $14, \
-         $15, $16, $16, 1)",
+         format, created_at, updated_at, version, owner_name) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'processing', $13, $14, \
+         $15, $16, $16, 1, u.username FROM users u WHERE u.id = $2",
     )
     .bind(track.id)
     .bind(track.owner_id)
@@ -206,30 +247,34 @@ impl TrackStore for PgStore {
         track_by_id(self.pool(), id).await
     }
 
-    async fn list_tracks(&self, query: &TrackQuery) -> Result<Vec<Track>, StoreError> {
+    async fn list_tracks(&self, query: &TrackQuery) -> Result<Vec<RankedTrack>, StoreError> {
         let sql = match query.sort {
             TrackSort::Recent => LIST_RECENT,
             TrackSort::Popular => LIST_POPULAR,
             TrackSort::Title => LIST_TITLE,
+            TrackSort::Relevance => LIST_RELEVANCE,
         };
-        let (popularity, title_key) = match &query.after {
-            Some(TrackCursor::Popular { popularity, .. }) => (Some(*popularity), None),
-            Some(TrackCursor::Title { title_key, .. }) => (None, Some(title_key.clone())),
-            _ => (None, None),
+        let (popularity, title_key, score) = match &query.after {
+            Some(TrackCursor::Popular { popularity, .. }) => (Some(*popularity), None, None),
+            Some(TrackCursor::Title { title_key, .. }) => (None, Some(title_key.clone()), None),
+            Some(TrackCursor::Relevance { score, .. }) => (None, None, Some(*score)),
+            _ => (None, None, None),
         };
-        sqlx::query_as::<_, TrackRow>(sql)
+        sqlx::query_as::<_, RankedRow>(sql)
             .bind(query.genre.as_deref().map(str::to_lowercase))
             .bind(query.tag.as_deref())
             .bind(query.owner)
             .bind(query.after.as_ref().map(TrackCursor::id))
             .bind(popularity)
             .bind(title_key)
+            .bind(score)
+            .bind(query.q.as_ref().map(tsquery))
             .bind(i64::from(query.fetch_limit))
             .fetch_all(self.pool())
             .await
             .map_err(pg_error)?
             .into_iter()
-            .map(Track::try_from)
+            .map(|row| Ok(RankedTrack { track: Track::try_from(row.track)?, score: row.score }))
             .collect()
     }
 

@@ -1,6 +1,7 @@
 //! Tracks on SQLite. Edits read the row and write it back inside the single writer's
 //! transaction, so concurrent edits of different fields serialise and all land. Lists are
-//! keyset queries, one per sort, over the `tracks_listed_*` indexes.
+//! keyset queries, one per sort, over the `tracks_listed_*` indexes; a search joins the
+//! FTS5 index the migration's triggers keep in step with the table.
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
@@ -11,8 +12,9 @@ use veza_core::jobs::NewJob;
 use veza_core::media::{AudioAnalysis, AudioFormat};
 use veza_core::store::StoreError;
 use veza_core::tracks::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, Tags, Title, Track, TrackChanges, TrackCursor,
-    TrackFacts, TrackOwner, TrackQuery, TrackSort, TrackStatus, TrackStore, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, RankedTrack, SearchTerms, Tags, Title, Track,
+    TrackChanges, TrackCursor, TrackFacts, TrackOwner, TrackQuery, TrackSort, TrackStatus,
+    TrackStore, Visibility, Waveform,
 };
 use veza_core::users::{DisplayName, Username};
 
@@ -21,17 +23,31 @@ use super::accounts::{conversion, time_at, uuid_at};
 use super::jobs::enqueue_in;
 use crate::time_text;
 
-const TRACK_SELECT: &str = "SELECT t.id, t.owner_id, u.username, u.display_name, t.title, \
+const TRACK_COLUMNS: &str = "t.id, t.owner_id, u.username, u.display_name, t.title, \
     t.description, t.genre, t.tags, t.bpm, t.musical_key, t.visibility, t.downloadable, \
     t.status, t.failure_reason, t.duration_ms, t.sample_rate, t.channels, t.bitrate, t.codec, \
-    t.size_bytes, t.blob_key, t.format, t.popularity, t.created_at, t.updated_at, t.version \
-    FROM tracks t JOIN users u ON u.id = t.owner_id";
+    t.size_bytes, t.blob_key, t.format, t.popularity, t.created_at, t.updated_at, t.version";
+
+const TRACK_FROM: &str = "FROM tracks t JOIN users u ON u.id = t.owner_id";
+
+/// Full-text matches and their score (higher is better: bm25 is negative, lower better).
+/// Title hits weigh 10, owner and tags 5, the description 1. Materialised so bm25 runs in
+/// the FTS query it belongs to. `?8` is the MATCH expression.
+const SEARCH_CTE: &str = "WITH s AS MATERIALIZED (SELECT track_id, \
+    -bm25(tracks_fts, 0.0, 10.0, 5.0, 5.0, 1.0) AS score \
+    FROM tracks_fts WHERE tracks_fts MATCH ?8)";
 
 /// The filters every list shares; `?1` genre key, `?2` tag, `?3` owner.
 const LISTED: &str = "t.status = 'ready' AND t.visibility = 'public' \
     AND (?1 IS NULL OR t.genre_key = ?1) \
     AND (?2 IS NULL OR instr(t.tags, ',' || ?2 || ',') > 0) \
     AND (?3 IS NULL OR t.owner_id = ?3)";
+
+/// The FTS5 query for `terms`: every word as a quoted prefix (words hold only letters and
+/// digits, so the quotes cannot be escaped from).
+fn match_expression(terms: &SearchTerms) -> String {
+    terms.words().iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" ")
+}
 
 fn invalid(index: usize, what: &str) -> rusqlite::Error {
     conversion(index, std::io::Error::other(format!("unknown {what} in the tracks table")))
@@ -88,7 +104,7 @@ fn track_from_row(row: &Row<'_>) -> rusqlite::Result<Track> {
 }
 
 fn track_by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Track>> {
-    conn.prepare_cached(&format!("{TRACK_SELECT} WHERE t.id = ?1"))?
+    conn.prepare_cached(&format!("SELECT {TRACK_COLUMNS} {TRACK_FROM} WHERE t.id = ?1"))?
         .query_row([id.to_string()], track_from_row)
         .optional()
 }
@@ -102,9 +118,9 @@ fn insert(tx: &Transaction<'_>, track: &NewTrack) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO tracks (id, owner_id, title, title_key, description, genre, genre_key, \
          tags, bpm, musical_key, visibility, downloadable, status, size_bytes, blob_key, \
-         format, created_at, updated_at, version) \
+         format, created_at, updated_at, version, owner_name) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'processing', ?13, ?14, \
-         ?15, ?16, ?16, 1)",
+         ?15, ?16, ?16, 1, (SELECT username FROM users WHERE id = ?2))",
     )?
     .execute(params![
         track.id.to_string(),
@@ -127,7 +143,7 @@ fn insert(tx: &Transaction<'_>, track: &NewTrack) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn list(conn: &Connection, query: &TrackQuery) -> rusqlite::Result<Vec<Track>> {
+fn list(conn: &Connection, query: &TrackQuery) -> rusqlite::Result<Vec<RankedTrack>> {
     let (order, after) = match query.sort {
         TrackSort::Recent => ("t.id DESC", "(?4 IS NULL OR t.id < ?4)"),
         TrackSort::Popular => (
@@ -138,13 +154,29 @@ fn list(conn: &Connection, query: &TrackQuery) -> rusqlite::Result<Vec<Track>> {
             "t.title_key ASC, t.id ASC",
             "(?4 IS NULL OR t.title_key > ?6 OR (t.title_key = ?6 AND t.id > ?4))",
         ),
+        TrackSort::Relevance => (
+            "s.score DESC, t.id DESC",
+            "(?4 IS NULL OR s.score < ?7 OR (s.score = ?7 AND t.id < ?4))",
+        ),
     };
-    let (popularity, title_key) = match &query.after {
-        Some(TrackCursor::Popular { popularity, .. }) => (Some(*popularity), None),
-        Some(TrackCursor::Title { title_key, .. }) => (None, Some(title_key.clone())),
-        _ => (None, None),
+    let (popularity, title_key, score) = match &query.after {
+        Some(TrackCursor::Popular { popularity, .. }) => (Some(*popularity), None, None),
+        Some(TrackCursor::Title { title_key, .. }) => (None, Some(title_key.clone()), None),
+        Some(TrackCursor::Relevance { score, .. }) => (None, None, Some(*score)),
+        _ => (None, None, None),
     };
-    let sql = format!("{TRACK_SELECT} WHERE {LISTED} AND {after} ORDER BY {order} LIMIT ?7");
+    let sql = match &query.q {
+        Some(_) => format!(
+            "{SEARCH_CTE} SELECT {TRACK_COLUMNS}, s.score {TRACK_FROM} \
+             JOIN s ON s.track_id = t.id WHERE {LISTED} AND {after} ORDER BY {order} LIMIT ?9"
+        ),
+        // Relevance needs a search; the core never asks for it without one.
+        None if query.sort == TrackSort::Relevance => return Ok(Vec::new()),
+        None => format!(
+            "SELECT {TRACK_COLUMNS}, 0.0 {TRACK_FROM} WHERE {LISTED} AND {after} \
+             AND ?7 IS ?7 AND ?8 IS ?8 ORDER BY {order} LIMIT ?9"
+        ),
+    };
     conn.prepare_cached(&sql)?
         .query_map(
             params![
@@ -154,9 +186,11 @@ fn list(conn: &Connection, query: &TrackQuery) -> rusqlite::Result<Vec<Track>> {
                 query.after.as_ref().map(|c| c.id().to_string()),
                 popularity,
                 title_key,
+                score,
+                query.q.as_ref().map(match_expression),
                 query.fetch_limit,
             ],
-            track_from_row,
+            |row| Ok(RankedTrack { track: track_from_row(row)?, score: row.get(26)? }),
         )?
         .collect()
 }
@@ -201,7 +235,7 @@ impl TrackStore for SqliteStore {
         self.read(move |conn| track_by_id(conn, id)).await
     }
 
-    async fn list_tracks(&self, query: &TrackQuery) -> Result<Vec<Track>, StoreError> {
+    async fn list_tracks(&self, query: &TrackQuery) -> Result<Vec<RankedTrack>, StoreError> {
         let query = query.clone();
         self.read(move |conn| list(conn, &query)).await
     }

@@ -12,8 +12,8 @@ use crate::media::{AudioAnalysis, AudioFormat};
 use crate::pagination::PageRequest;
 use crate::store::AccountStore;
 use crate::tracks::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, Tags, Title, Track, TrackChanges, TrackQuery,
-    TrackSort, TrackStatus, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, RankedTrack, SearchTerms, Tags, Title, Track,
+    TrackChanges, TrackQuery, TrackSort, TrackStatus, Visibility, Waveform,
 };
 use crate::users::User;
 
@@ -43,6 +43,8 @@ macro_rules! track_store_contract {
             a_track_that_cannot_be_inserted_leaves_no_job_behind,
             lists_hold_only_public_ready_tracks_matching_the_filters,
             every_sort_pages_through_all_tracks_without_overlap,
+            search_finds_words_in_title_owner_tags_and_description_ranked,
+            search_pages_by_relevance_without_overlap,
             concurrent_edits_of_different_fields_all_land,
             processing_marks_a_track_ready_with_its_facts_or_failed_with_a_reason,
             deleting_a_track_enqueues_its_blob_removal_once,
@@ -115,11 +117,15 @@ async fn ready(store: &Arc<dyn AccountStore>, track: NewTrack) -> Track {
 }
 
 fn query(sort: TrackSort) -> TrackQuery {
-    TrackQuery { genre: None, tag: None, owner: None, sort, after: None, fetch_limit: 100 }
+    TrackQuery { q: None, genre: None, tag: None, owner: None, sort, after: None, fetch_limit: 100 }
 }
 
 fn ids(tracks: &[Track]) -> Vec<Uuid> {
     tracks.iter().map(|t| t.id).collect()
+}
+
+fn ranked_ids(rows: &[RankedTrack]) -> Vec<Uuid> {
+    rows.iter().map(|r| r.track.id).collect()
 }
 
 pub async fn a_track_is_inserted_processing_with_its_job_and_reads_back(
@@ -198,13 +204,15 @@ pub async fn lists_hold_only_public_ready_tracks_matching_the_filters(
     store.mark_track_failed(failed.id, "the audio is damaged", now()).await.unwrap();
 
     let all = store.list_tracks(&query(TrackSort::Recent)).await.unwrap();
-    assert_eq!(ids(&all), [house.id, techno.id], "newest first, listed only");
+    assert_eq!(ranked_ids(&all), [house.id, techno.id], "newest first, listed only");
+    assert!(all.iter().all(|r| r.score == 0.0), "no search, no score");
     let by_genre = TrackQuery { genre: Some("TECHNO".to_owned()), ..query(TrackSort::Recent) };
-    assert_eq!(ids(&store.list_tracks(&by_genre).await.unwrap()), [techno.id]);
+    assert_eq!(ranked_ids(&store.list_tracks(&by_genre).await.unwrap()), [techno.id]);
     let by_tag = TrackQuery { tag: Some("dark".to_owned()), ..query(TrackSort::Recent) };
-    assert_eq!(ids(&store.list_tracks(&by_tag).await.unwrap()), [techno.id], "whole tags only");
+    let tagged = store.list_tracks(&by_tag).await.unwrap();
+    assert_eq!(ranked_ids(&tagged), [techno.id], "whole tags only");
     let by_owner = TrackQuery { owner: Some(bob.id), ..query(TrackSort::Recent) };
-    assert_eq!(ids(&store.list_tracks(&by_owner).await.unwrap()), [house.id]);
+    assert_eq!(ranked_ids(&store.list_tracks(&by_owner).await.unwrap()), [house.id]);
     let nothing = TrackQuery { tag: Some("%".to_owned()), ..query(TrackSort::Recent) };
     assert!(store.list_tracks(&nothing).await.unwrap().is_empty(), "tags match literally");
 }
@@ -218,7 +226,7 @@ pub async fn every_sort_pages_through_all_tracks_without_overlap(store: Arc<dyn 
         made.push(ready(&store, new_track(&user, title)).await);
     }
     for sort in [TrackSort::Recent, TrackSort::Popular, TrackSort::Title] {
-        let mut seen: Vec<Track> = Vec::new();
+        let mut seen: Vec<RankedTrack> = Vec::new();
         let mut after = None;
         loop {
             let page = TrackQuery { after: after.clone(), fetch_limit: 3, ..query(sort) };
@@ -232,18 +240,20 @@ pub async fn every_sort_pages_through_all_tracks_without_overlap(store: Arc<dyn 
             }
             after = kept.last().map(|t| t.cursor(sort));
         }
-        let unique: HashSet<Uuid> = seen.iter().map(|t| t.id).collect();
+        let unique: HashSet<Uuid> = seen.iter().map(|r| r.track.id).collect();
         assert_eq!(unique.len(), seen.len(), "{sort:?}: pages overlap");
         assert_eq!(unique.len(), made.len(), "{sort:?}: a track was skipped");
         let expected: Vec<Uuid> = match sort {
-            TrackSort::Recent | TrackSort::Popular => made.iter().rev().map(|t| t.id).collect(),
+            TrackSort::Recent | TrackSort::Popular | TrackSort::Relevance => {
+                made.iter().rev().map(|t| t.id).collect()
+            }
             TrackSort::Title => {
                 let mut by_title = made.clone();
                 by_title.sort_by_key(|t| (t.title.sort_key(), t.id));
                 ids(&by_title)
             }
         };
-        assert_eq!(ids(&seen), expected, "{sort:?}");
+        assert_eq!(ranked_ids(&seen), expected, "{sort:?}");
     }
 }
 
@@ -340,4 +350,104 @@ pub async fn deleting_a_track_enqueues_its_blob_removal_once(store: Arc<dyn Acco
     let mut expected = vec![process.id, removal.id];
     expected.sort();
     assert_eq!(queued, expected, "one removal job, none for the second delete");
+}
+
+fn search(q: &str) -> TrackQuery {
+    TrackQuery { q: SearchTerms::parse(q), ..query(TrackSort::Relevance) }
+}
+
+async fn found(store: &Arc<dyn AccountStore>, q: &str) -> Vec<RankedTrack> {
+    store.list_tracks(&search(q)).await.unwrap_or_else(|e| panic!("search {q:?}: {e}"))
+}
+
+fn set(ids: impl IntoIterator<Item = Uuid>) -> HashSet<Uuid> {
+    ids.into_iter().collect()
+}
+
+pub async fn search_finds_words_in_title_owner_tags_and_description_ranked(
+    store: Arc<dyn AccountStore>,
+) {
+    let composer = owner(&store, "nocturnist").await;
+    let other = owner(&store, "daylighter").await;
+    let in_title = ready(&store, new_track(&other, "Nocturne in Blue")).await;
+    let mut in_description = new_track(&other, "Morning Dew");
+    in_description.description = Some(Description::parse("A quiet nocturne for piano").unwrap());
+    let in_description = ready(&store, in_description).await;
+    let mut in_tags = new_track(&other, "Ambient Sketch");
+    in_tags.tags = Tags::parse("nocturne, lo-fi").unwrap();
+    let in_tags = ready(&store, in_tags).await;
+    let by_owner = ready(&store, new_track(&composer, "Untitled")).await;
+    let unrelated = ready(&store, new_track(&other, "Sunrise")).await;
+    let mut hidden = new_track(&other, "Nocturne Private");
+    hidden.visibility = Visibility::Private;
+    ready(&store, hidden).await;
+    store.insert_track(&new_track(&other, "Nocturne Processing"), &job("p")).await.unwrap();
+
+    let hits = found(&store, "nocturne").await;
+    assert_eq!(set(ranked_ids(&hits)), set([in_title.id, in_description.id, in_tags.id]));
+    assert_eq!(hits[0].track.id, in_title.id, "a title match ranks first");
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "best first");
+    assert!(hits.iter().all(|r| r.score > 0.0));
+
+    let prefixed = set(ranked_ids(&found(&store, "NOCT").await));
+    let expected = set([in_title.id, in_description.id, in_tags.id, by_owner.id]);
+    assert_eq!(prefixed, expected, "words match as prefixes, the owner's name included");
+    assert_eq!(ranked_ids(&found(&store, "nocturne blue").await), [in_title.id], "all words");
+    assert_eq!(ranked_ids(&found(&store, "quiet piano").await), [in_description.id]);
+    assert_eq!(ranked_ids(&found(&store, "lo-fi").await), [in_tags.id]);
+    let owner_name = composer.username.as_str().to_owned();
+    assert_eq!(ranked_ids(&found(&store, &owner_name).await), [by_owner.id], "by owner");
+    assert!(found(&store, "zzzzqx").await.is_empty());
+    assert_eq!(ranked_ids(&found(&store, "sunrise").await), [unrelated.id]);
+
+    for hostile in [r#"nocturne" OR "a"#, "nocturne*) NEAR(x", "NOT nocturne", "nocturne:* | a"] {
+        let hits = found(&store, hostile).await;
+        assert!(hits.len() <= 3, "{hostile}: query syntax leaked");
+    }
+
+    let recent = TrackQuery { sort: TrackSort::Recent, ..search("nocturne") };
+    let recent = store.list_tracks(&recent).await.unwrap();
+    assert_eq!(ranked_ids(&recent), [in_tags.id, in_description.id, in_title.id]);
+    let edited =
+        TrackChanges { title: Some(Title::parse("Renamed").unwrap()), ..TrackChanges::default() };
+    store.update_track(in_title.id, &edited, now()).await.unwrap();
+    assert_eq!(
+        set(ranked_ids(&found(&store, "nocturne").await)),
+        set([in_description.id, in_tags.id])
+    );
+    assert_eq!(
+        ranked_ids(&found(&store, "renamed").await),
+        [in_title.id],
+        "the index follows edits"
+    );
+    let removal = job("track.delete_blobs");
+    store.delete_track(in_tags.id, &removal).await.unwrap();
+    assert_eq!(ranked_ids(&found(&store, "nocturne").await), [in_description.id]);
+}
+
+pub async fn search_pages_by_relevance_without_overlap(store: Arc<dyn AccountStore>) {
+    let user = owner(&store, "ranker").await;
+    let mut made = HashSet::new();
+    for i in 0..7 {
+        let mut track = new_track(&user, &format!("Echo {i}"));
+        // Different weights of the word give different scores; some tie.
+        track.description = Some(Description::parse(&"echo ".repeat(i % 3 + 1)).unwrap());
+        made.insert(ready(&store, track).await.id);
+    }
+    let mut seen: Vec<RankedTrack> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = TrackQuery { after: after.clone(), fetch_limit: 3, ..search("echo") };
+        let rows = store.list_tracks(&page).await.unwrap();
+        let full = rows.len() == 3;
+        let kept = if full { &rows[..2] } else { &rows[..] };
+        seen.extend(kept.iter().cloned());
+        if !full {
+            break;
+        }
+        after = kept.last().map(|r| r.cursor(TrackSort::Relevance));
+    }
+    assert_eq!(seen.len(), made.len(), "no overlap, nothing skipped");
+    assert_eq!(set(ranked_ids(&seen)), made);
+    assert!(seen.windows(2).all(|w| w[0].score >= w[1].score), "best first across pages");
 }

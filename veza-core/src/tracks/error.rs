@@ -12,8 +12,8 @@ pub enum TracksError {
     /// The caller sees the track but may not change it.
     #[error("only the track's owner may do this")]
     Forbidden,
-    /// Unknown `sort` value.
-    #[error("sort must be one of recent, popular, title")]
+    /// Unknown `sort` value, or `relevance` without a search.
+    #[error("sort must be one of recent, popular, title, or relevance with q")]
     BadSort,
     #[error(transparent)]
     BadPage(#[from] PageError),

@@ -13,9 +13,9 @@ mod service;
 pub use cursor::TrackCursor;
 pub use error::TracksError;
 pub use model::{
-    Bpm, COUNTS_BEFORE_ENGAGEMENT, Description, Genre, MusicalKey, NewTrack, Tags, Title, Track,
-    TrackChanges, TrackFacts, TrackOwner, TrackPatch, TrackQuery, TrackSort, TrackStatus,
-    Visibility, Waveform,
+    Bpm, COUNTS_BEFORE_ENGAGEMENT, Description, Genre, MusicalKey, NewTrack, RankedTrack,
+    SearchTerms, Tags, Title, Track, TrackChanges, TrackFacts, TrackOwner, TrackPatch, TrackQuery,
+    TrackSort, TrackStatus, Visibility, Waveform,
 };
 pub use ports::TrackStore;
 pub use service::{NewTrackInput, PROCESS_JOB, TrackListRequest, TrackService};

@@ -72,16 +72,20 @@ pub enum TrackSort {
     Popular,
     /// By case-folded title, A to Z, oldest first among equals.
     Title,
+    /// Best full-text match first, newest first among equals; only with a search.
+    Relevance,
 }
 
 impl TrackSort {
-    pub const ALL: [TrackSort; 3] = [TrackSort::Recent, TrackSort::Popular, TrackSort::Title];
+    pub const ALL: [TrackSort; 4] =
+        [TrackSort::Recent, TrackSort::Popular, TrackSort::Title, TrackSort::Relevance];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TrackSort::Recent => "recent",
             TrackSort::Popular => "popular",
             TrackSort::Title => "title",
+            TrackSort::Relevance => "relevance",
         }
     }
 
@@ -292,10 +296,38 @@ pub struct Track {
     pub version: i64,
 }
 
+/// A full-text search: up to `MAX_WORDS` lower-cased words of letters and digits, every one
+/// of which must start a word of the track's title, owner, tags or description. Anything
+/// else in the input separates words, so no query syntax of either database reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchTerms(Vec<String>);
+
+impl SearchTerms {
+    pub const MAX_WORDS: usize = 8;
+    pub const MAX_WORD_LEN: usize = 50;
+
+    /// `None` when the input holds no word (an empty search filters nothing).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let words: Vec<String> = raw
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| w.to_lowercase().chars().take(Self::MAX_WORD_LEN).collect())
+            .take(Self::MAX_WORDS)
+            .collect();
+        if words.is_empty() { None } else { Some(Self(words)) }
+    }
+
+    pub fn words(&self) -> &[String] {
+        &self.0
+    }
+}
+
 impl Track {
-    /// Where this track sits in a list ordered by `sort`.
-    pub fn cursor(&self, sort: TrackSort) -> TrackCursor {
+    /// Where this track sits in a list ordered by `sort`; `relevance` is the full-text score
+    /// the store reported with the row (ignored by other sorts).
+    pub fn cursor(&self, sort: TrackSort, relevance: f64) -> TrackCursor {
         match sort {
+            TrackSort::Relevance => TrackCursor::Relevance { score: relevance, id: self.id },
             TrackSort::Recent => TrackCursor::Recent { id: self.id },
             TrackSort::Popular => TrackCursor::Popular { popularity: self.popularity, id: self.id },
             TrackSort::Title => {
@@ -382,8 +414,10 @@ impl TrackChanges {
 }
 
 /// What a list asks the store for. Lists hold public ready tracks only.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrackQuery {
+    /// Full-text search; required by `TrackSort::Relevance`.
+    pub q: Option<SearchTerms>,
     /// Exact genre, without case.
     pub genre: Option<String>,
     /// One tag (lower-cased).
@@ -394,6 +428,19 @@ pub struct TrackQuery {
     pub after: Option<TrackCursor>,
     /// Rows to fetch: the page size plus one.
     pub fetch_limit: u32,
+}
+
+/// A listed track with its full-text score (higher is better; 0 without a search).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedTrack {
+    pub track: Track,
+    pub score: f64,
+}
+
+impl RankedTrack {
+    pub fn cursor(&self, sort: TrackSort) -> TrackCursor {
+        self.track.cursor(sort, self.score)
+    }
 }
 
 /// Peak amplitudes (0.0–1.0), one per run of `samples_per_peak` frames.
@@ -471,5 +518,13 @@ mod tests {
             assert_eq!(TrackSort::parse(s.as_str()), Some(s));
         }
         assert_eq!(TrackSort::parse("random"), None);
+    }
+
+    #[test]
+    fn search_terms_keep_only_words() {
+        let terms = SearchTerms::parse(r#"Night "drive" OR -x* NEAR(a b) über"#).unwrap();
+        assert_eq!(terms.words(), ["night", "drive", "or", "x", "near", "a", "b", "über"]);
+        assert_eq!(SearchTerms::parse(" \"*()- "), None);
+        assert_eq!(SearchTerms::parse(&"w ".repeat(20)).unwrap().words().len(), 8);
     }
 }

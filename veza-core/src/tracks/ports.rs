@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{NewTrack, Track, TrackChanges, TrackQuery, Waveform};
+use super::{NewTrack, RankedTrack, Track, TrackChanges, TrackQuery, Waveform};
 use crate::jobs::NewJob;
 use crate::media::AudioAnalysis;
 use crate::store::StoreError;
@@ -21,8 +21,10 @@ pub trait TrackStore: Send + Sync {
     async fn track_by_id(&self, id: Uuid) -> Result<Option<Track>, StoreError>;
 
     /// Public ready tracks matching `query`, in its order, strictly after its cursor, at most
-    /// `query.fetch_limit`.
-    async fn list_tracks(&self, query: &TrackQuery) -> Result<Vec<Track>, StoreError>;
+    /// `query.fetch_limit`. With `query.q`, only tracks where every search word starts a
+    /// word of the title, the owner's username, a tag or the description, each with its
+    /// score (title matches weigh most); without, every score is 0.
+    async fn list_tracks(&self, query: &TrackQuery) -> Result<Vec<RankedTrack>, StoreError>;
 
     /// Writes the `Some` fields of `changes`; `None` if no such track.
     async fn update_track(

@@ -3,8 +3,8 @@
 use uuid::Uuid;
 
 use super::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, Tags, Title, Track, TrackChanges, TrackCursor,
-    TrackPatch, TrackQuery, TrackSort, TrackStatus, TracksError, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, SearchTerms, Tags, Title, Track, TrackChanges,
+    TrackCursor, TrackPatch, TrackQuery, TrackSort, TrackStatus, TracksError, Visibility, Waveform,
 };
 use crate::Ports;
 use crate::auth::{FieldError, Principal};
@@ -38,6 +38,8 @@ pub struct NewTrackInput {
 /// A list request as the client sent it.
 #[derive(Debug, Clone, Default)]
 pub struct TrackListRequest {
+    /// Full-text search over title, description, tags and owner.
+    pub q: Option<String>,
     pub genre: Option<String>,
     pub tag: Option<String>,
     /// A user id or a username.
@@ -174,9 +176,15 @@ impl TrackService {
     /// # Errors
     /// `BadSort` for an unknown sort, `BadPage` for a bad limit or a cursor of another sort.
     pub async fn list(&self, request: TrackListRequest) -> Result<Page<Track>, TracksError> {
-        let sort = match request.sort.as_deref() {
-            None => TrackSort::default(),
-            Some(name) => TrackSort::parse(name).ok_or(TracksError::BadSort)?,
+        let q = request.q.as_deref().and_then(SearchTerms::parse);
+        let sort = match (request.sort.as_deref(), &q) {
+            (None, Some(_)) => TrackSort::Relevance,
+            (None, None) => TrackSort::default(),
+            (Some(name), _) => match TrackSort::parse(name) {
+                Some(TrackSort::Relevance) if q.is_none() => return Err(TracksError::BadSort),
+                Some(sort) => sort,
+                None => return Err(TracksError::BadSort),
+            },
         };
         let page = PageRequest::parse(request.limit, None)?;
         let after = request.cursor.as_deref().map(|c| TrackCursor::decode(c, sort)).transpose()?;
@@ -189,6 +197,7 @@ impl TrackService {
         };
         let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         let query = TrackQuery {
+            q,
             genre: nonempty(request.genre),
             tag: nonempty(request.tag).map(|t| t.to_lowercase()),
             owner,
@@ -196,14 +205,14 @@ impl TrackService {
             after,
             fetch_limit: page.fetch_limit(),
         };
-        let mut items = self.ports.tracks.list_tracks(&query).await?;
-        let next_cursor = if items.len() > page.limit as usize {
-            items.truncate(page.limit as usize);
-            items.last().map(|last| last.cursor(sort).encode())
+        let mut rows = self.ports.tracks.list_tracks(&query).await?;
+        let next_cursor = if rows.len() > page.limit as usize {
+            rows.truncate(page.limit as usize);
+            rows.last().map(|last| last.cursor(sort).encode())
         } else {
             None
         };
-        Ok(Page { items, next_cursor })
+        Ok(Page { items: rows.into_iter().map(|r| r.track).collect(), next_cursor })
     }
 
     async fn owner_id(&self, ident: &str) -> Result<Option<Uuid>, TracksError> {
