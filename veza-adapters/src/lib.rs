@@ -8,6 +8,7 @@ pub mod memory;
 
 pub mod postgres;
 
+pub mod spool;
 pub mod sqlite;
 pub mod symphonia;
 

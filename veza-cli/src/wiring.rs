@@ -6,7 +6,9 @@ use veza_adapters::fs_blobs::FsBlobs;
 use veza_adapters::mail::{DEFAULT_FROM, OutboxDirMailer, SmtpMailer, parse_sender};
 use veza_adapters::memory::MemoryRateLimiter;
 use veza_adapters::postgres::PgStore;
+use veza_adapters::spool::TempFileSpool;
 use veza_adapters::sqlite::SqliteStore;
+use veza_adapters::symphonia::SymphoniaAnalyzer;
 use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
 use veza_core::blobs::BlobStore;
 use veza_core::clock::{Clock, SystemClock, UuidV7Ids};
@@ -14,6 +16,7 @@ use veza_core::credentials::MailConfig;
 use veza_core::jobs::{JobRunner, RunnerConfig};
 use veza_core::mail::Mailer;
 use veza_core::store::AccountStore;
+use veza_core::tracks::{DELETE_BLOBS_JOB, PROCESS_JOB};
 use veza_core::{Ports, Services};
 
 use crate::secrets;
@@ -155,6 +158,8 @@ pub fn blobs(settings: &Settings) -> Result<Arc<dyn BlobStore>, String> {
 /// The adapters a `Services` is built over, besides the database.
 pub struct Edges {
     pub blobs: Arc<dyn BlobStore>,
+    /// Where stored audio is spooled for analysis (`DATA_DIR/tmp`).
+    pub scratch_dir: std::path::PathBuf,
     pub mailer: Arc<dyn Mailer>,
     pub mail: MailConfig,
 }
@@ -180,6 +185,8 @@ pub fn services_with_clock(
         audit: accounts.clone(),
         profiles: accounts.clone(),
         privacy: accounts.clone(),
+        spool: Arc::new(TempFileSpool::new(edges.blobs.clone(), edges.scratch_dir)),
+        analyzer: Arc::new(SymphoniaAnalyzer),
         blobs: edges.blobs,
         jobs: accounts.clone(),
         tracks: accounts.clone(),
@@ -200,7 +207,11 @@ pub fn services_with_clock(
 /// The background job runner with every job kind this build handles registered. Domains add
 /// their handlers here as they gain background work.
 pub fn job_runner(services: &Services) -> JobRunner {
-    JobRunner::new(services.jobs.clone(), Arc::new(SystemClock), RunnerConfig::default())
+    let mut runner =
+        JobRunner::new(services.jobs.clone(), Arc::new(SystemClock), RunnerConfig::default());
+    runner.register(PROCESS_JOB, Arc::new(services.tracks.processor()));
+    runner.register(DELETE_BLOBS_JOB, Arc::new(services.tracks.blob_remover()));
+    runner
 }
 
 /// Everything `veza serve` needs once it has bound its address: data directory, database
@@ -236,6 +247,11 @@ pub async fn prepare_with_clock(
     let public_url =
         settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
     let mail = MailConfig { public_url, ..MailConfig::default() };
-    let edges = Edges { blobs: blobs(settings)?, mailer: transport.mailer(), mail };
+    let edges = Edges {
+        blobs: blobs(settings)?,
+        scratch_dir: settings.data_dir.join("tmp"),
+        mailer: transport.mailer(),
+        mail,
+    };
     Ok(services_with_clock(&store, edges, keys, hash_params, clock))
 }

@@ -10,6 +10,7 @@ use crate::clock::{Clock, IdGenerator};
 use crate::credentials::{CredentialService, CredentialStore};
 use crate::jobs::JobStore;
 use crate::mail::{MailOutbox, MailRelay, Mailer};
+use crate::media::{AudioAnalyzer, MediaSpool};
 use crate::privacy::{PrivacyService, PrivacyStore};
 use crate::profiles::{ProfileService, ProfileStore};
 use crate::rate_limit::RateLimiter;
@@ -26,6 +27,9 @@ pub struct Ports {
     pub profiles: Arc<dyn ProfileStore>,
     pub privacy: Arc<dyn PrivacyStore>,
     pub blobs: Arc<dyn BlobStore>,
+    /// Stored originals as seekable sources, for the analyzer.
+    pub spool: Arc<dyn MediaSpool>,
+    pub analyzer: Arc<dyn AudioAnalyzer>,
     pub jobs: Arc<dyn JobStore>,
     pub tracks: Arc<dyn TrackStore>,
     pub credentials: Arc<dyn CredentialStore>,

@@ -34,6 +34,8 @@ CREATE TABLE tracks (
     version INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX tracks_owner_idx ON tracks (owner_id, id);
+-- Whether a deleted track's blob is still another track's original.
+CREATE INDEX tracks_blob_key_idx ON tracks (blob_key);
 -- Lists read public ready tracks in one of three keyset orders.
 CREATE INDEX tracks_listed_recent_idx ON tracks (status, visibility, id);
 CREATE INDEX tracks_listed_title_idx ON tracks (status, visibility, title_key, id);

@@ -400,4 +400,12 @@ impl TrackStore for PgStore {
         tx.commit().await.map_err(pg_error)?;
         Ok(deleted > 0)
     }
+
+    async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tracks WHERE blob_key = $1)")
+            .bind(key.as_str())
+            .fetch_one(self.pool())
+            .await
+            .map_err(pg_error)
+    }
 }

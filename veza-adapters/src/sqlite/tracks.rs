@@ -337,4 +337,13 @@ impl TrackStore for SqliteStore {
         })
         .await
     }
+
+    async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError> {
+        let key = key.as_str().to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM tracks WHERE blob_key = ?1)")?
+                .query_row([key], |row| row.get(0))
+        })
+        .await
+    }
 }

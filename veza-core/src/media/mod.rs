@@ -3,6 +3,10 @@
 //! (duration, sample rate, channels, codec, bitrate, waveform peaks). Decoding itself is a
 //! port, `AudioAnalyzer`, implemented by an adapter.
 
+mod spool;
+
+pub use spool::MediaSpool;
+
 use std::io::{Read, Seek};
 
 /// The audio containers Veza accepts.

@@ -340,16 +340,26 @@ pub async fn deleting_a_track_enqueues_its_blob_removal_once(store: Arc<dyn Acco
     store.insert_track(&track, &process).await.unwrap();
     let removal = job("track.delete_blobs");
 
+    // A job id already used fails the insert: the track row must roll back with it.
+    let mut twin = new_track(&user, "Same bytes");
+    twin.blob = track.blob.clone();
+    store.insert_track(&twin, &process).await.unwrap_err();
+    let twin_job = job("track.process");
+    store.insert_track(&twin, &twin_job).await.unwrap();
+    assert!(store.track_blob_in_use(&track.blob).await.unwrap());
+
     assert!(store.delete_track(track.id, &removal).await.unwrap());
+
+    assert!(store.track_blob_in_use(&track.blob).await.unwrap(), "the twin still uses it");
+    assert!(store.delete_track(twin.id, &job("track.delete_blobs")).await.unwrap());
+    assert!(!store.track_blob_in_use(&track.blob).await.unwrap());
 
     assert_eq!(store.track_by_id(track.id).await.unwrap(), None);
     let again = job("track.delete_blobs");
     assert!(!store.delete_track(track.id, &again).await.unwrap());
-    let mut queued = queued_jobs(&store).await;
-    queued.sort();
-    let mut expected = vec![process.id, removal.id];
-    expected.sort();
-    assert_eq!(queued, expected, "one removal job, none for the second delete");
+    let queued = queued_jobs(&store).await;
+    assert_eq!(queued.len(), 4, "two processings, two removals, none for the second delete");
+    assert!(queued.contains(&removal.id) && !queued.contains(&again.id));
 }
 
 fn search(q: &str) -> TrackQuery {

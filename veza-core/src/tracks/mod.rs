@@ -8,6 +8,7 @@ mod cursor;
 mod error;
 mod model;
 mod ports;
+mod processing;
 mod service;
 
 pub use cursor::TrackCursor;
@@ -18,4 +19,5 @@ pub use model::{
     TrackSort, TrackStatus, Visibility, Waveform,
 };
 pub use ports::TrackStore;
-pub use service::{NewTrackInput, PROCESS_JOB, TrackListRequest, TrackService};
+pub use processing::{TrackBlobRemover, TrackProcessor};
+pub use service::{DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, TrackListRequest, TrackService};

@@ -3,6 +3,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{NewTrack, RankedTrack, Track, TrackChanges, TrackQuery, Waveform};
+use crate::blobs::BlobKey;
 use crate::jobs::NewJob;
 use crate::media::AudioAnalysis;
 use crate::store::StoreError;
@@ -57,4 +58,7 @@ pub trait TrackStore: Send + Sync {
     /// Deletes the track and enqueues `job` (the removal of its blobs) in the same
     /// transaction; `false` (and no job) if there was no such track.
     async fn delete_track(&self, id: Uuid, job: &NewJob) -> Result<bool, StoreError>;
+
+    /// Whether any track still has `key` as its original.
+    async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError>;
 }

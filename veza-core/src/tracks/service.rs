@@ -2,10 +2,12 @@
 
 use uuid::Uuid;
 
+use super::processing::{delete_blobs_payload, process_payload};
 use super::{
     Bpm, Description, Genre, MusicalKey, NewTrack, SearchTerms, Tags, Title, Track, TrackChanges,
     TrackCursor, TrackPatch, TrackQuery, TrackSort, TrackStatus, TracksError, Visibility, Waveform,
 };
+use super::{TrackBlobRemover, TrackProcessor};
 use crate::Ports;
 use crate::auth::{FieldError, Principal};
 use crate::blobs::BlobKey;
@@ -16,6 +18,9 @@ use crate::users::{Role, Username};
 
 /// Job kind that analyses a new track; payload `{"track_id":"<uuid>"}`.
 pub const PROCESS_JOB: &str = "track.process";
+
+/// Job kind that removes a deleted track's original; payload `{"blob_key":"<key>"}`.
+pub const DELETE_BLOBS_JOB: &str = "track.delete_blobs";
 
 /// A new track's metadata as the client sent it, and its stored original.
 #[derive(Debug, Clone)]
@@ -75,12 +80,12 @@ fn is_admin(viewer: &Principal) -> bool {
     viewer.user.role == Role::Admin
 }
 
-fn track_job(kind: &str, track_id: Uuid, ports: &Ports) -> NewJob {
+fn track_job(kind: &str, payload: String, ports: &Ports) -> NewJob {
     let now = ports.clock.now();
     NewJob {
         id: ports.ids.new_id(),
         kind: kind.to_owned(),
-        payload: format!("{{\"track_id\":\"{track_id}\"}}"),
+        payload,
         run_at: now,
         max_attempts: NewJob::MAX_ATTEMPTS,
         created_at: now,
@@ -93,11 +98,23 @@ pub struct TrackService {
 }
 
 impl TrackService {
-    /// Job kind that removes a deleted track's blobs; payload `{"track_id":"<uuid>"}`.
-    pub const DELETE_BLOBS_JOB: &str = "track.delete_blobs";
-
     pub fn new(ports: Ports) -> Self {
         Self { ports }
+    }
+
+    /// The `PROCESS_JOB` handler over this service's ports.
+    pub fn processor(&self) -> TrackProcessor {
+        TrackProcessor {
+            tracks: self.ports.tracks.clone(),
+            spool: self.ports.spool.clone(),
+            analyzer: self.ports.analyzer.clone(),
+            clock: self.ports.clock.clone(),
+        }
+    }
+
+    /// The `DELETE_BLOBS_JOB` handler over this service's ports.
+    pub fn blob_remover(&self) -> TrackBlobRemover {
+        TrackBlobRemover { tracks: self.ports.tracks.clone(), blobs: self.ports.blobs.clone() }
     }
 
     /// Records a track whose original is already stored, in `processing`, with its
@@ -150,7 +167,7 @@ impl TrackService {
             format: input.format,
             created_at: self.ports.clock.now(),
         };
-        let job = track_job(PROCESS_JOB, track.id, &self.ports);
+        let job = track_job(PROCESS_JOB, process_payload(track.id), &self.ports);
         Ok(self.ports.tracks.insert_track(&track, &job).await?)
     }
 
@@ -273,7 +290,7 @@ impl TrackService {
         if track.owner.id != caller.user.id && !is_admin(caller) {
             return Err(TracksError::Forbidden);
         }
-        let job = track_job(Self::DELETE_BLOBS_JOB, id, &self.ports);
+        let job = track_job(DELETE_BLOBS_JOB, delete_blobs_payload(&track.blob), &self.ports);
         if self.ports.tracks.delete_track(id, &job).await? {
             Ok(())
         } else {
