@@ -11,5 +11,6 @@ mod password;
 mod privacy;
 mod support;
 mod tokens;
+mod tracks;
 mod two_factor;
 mod users;

@@ -91,6 +91,11 @@ async fn the_openapi_document_describes_every_route_served() {
         ("/api/v1/users/{id}/follow", "delete"),
         ("/api/v1/users/{id}/followers", "get"),
         ("/api/v1/users/{id}/following", "get"),
+        ("/api/v1/tracks", "get"),
+        ("/api/v1/tracks/{id}", "get"),
+        ("/api/v1/tracks/{id}", "patch"),
+        ("/api/v1/tracks/{id}", "delete"),
+        ("/api/v1/tracks/{id}/waveform", "get"),
         ("/api/v1/auth/password/change", "post"),
         ("/api/v1/auth/password/forgot", "post"),
         ("/api/v1/auth/password/reset", "post"),
@@ -110,7 +115,7 @@ async fn the_openapi_document_describes_every_route_served() {
             "{method} {path} undocumented"
         );
     }
-    assert_eq!(paths.len(), 36, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 39, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
 }
 
 #[tokio::test]

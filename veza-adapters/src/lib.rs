@@ -11,6 +11,7 @@ pub mod object_blobs;
 pub mod postgres;
 pub mod s3_blobs;
 
+pub mod spool;
 pub mod sqlite;
 pub mod symphonia;
 

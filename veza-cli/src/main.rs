@@ -404,6 +404,7 @@ fn admin_services(store: &Store, settings: &Settings) -> Result<veza_core::Servi
     );
     let edges = wiring::Edges {
         blobs: wiring::blobs(settings)?,
+        scratch_dir: settings.data_dir.join("tmp"),
         mailer: MailTransport::open(settings)?.mailer(),
         scanner: wiring::scanner(settings)?,
         mail: Default::default(),

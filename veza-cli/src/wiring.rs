@@ -9,7 +9,9 @@ use veza_adapters::memory::MemoryRateLimiter;
 use veza_adapters::object_blobs::ObjectBlobs;
 use veza_adapters::postgres::PgStore;
 use veza_adapters::s3_blobs::S3Blobs;
+use veza_adapters::spool::TempFileSpool;
 use veza_adapters::sqlite::SqliteStore;
+use veza_adapters::symphonia::SymphoniaAnalyzer;
 use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
 use veza_core::blobs::BlobStore;
 use veza_core::clock::{Clock, SystemClock, UuidV7Ids};
@@ -18,6 +20,7 @@ use veza_core::jobs::{JobRunner, RunnerConfig};
 use veza_core::mail::Mailer;
 use veza_core::scan::{NoScanner, VirusScanner};
 use veza_core::store::AccountStore;
+use veza_core::tracks::{DELETE_BLOBS_JOB, PROCESS_JOB};
 use veza_core::{Ports, Services};
 
 use crate::secrets;
@@ -200,6 +203,8 @@ pub async fn check_scanner(settings: &Settings) -> Result<String, String> {
 /// The adapters a `Services` is built over, besides the database.
 pub struct Edges {
     pub blobs: Arc<dyn BlobStore>,
+    /// Where stored audio is spooled for analysis (`DATA_DIR/tmp`).
+    pub scratch_dir: std::path::PathBuf,
     pub mailer: Arc<dyn Mailer>,
     pub scanner: Arc<dyn VirusScanner>,
     pub mail: MailConfig,
@@ -226,8 +231,11 @@ pub fn services_with_clock(
         audit: accounts.clone(),
         profiles: accounts.clone(),
         privacy: accounts.clone(),
+        spool: Arc::new(TempFileSpool::new(edges.blobs.clone(), edges.scratch_dir)),
+        analyzer: Arc::new(SymphoniaAnalyzer),
         blobs: edges.blobs,
         jobs: accounts.clone(),
+        tracks: accounts.clone(),
         credentials: accounts.clone(),
         mail_outbox: accounts.clone(),
         mailer: edges.mailer,
@@ -246,7 +254,11 @@ pub fn services_with_clock(
 /// The background job runner with every job kind this build handles registered. Domains add
 /// their handlers here as they gain background work.
 pub fn job_runner(services: &Services) -> JobRunner {
-    JobRunner::new(services.jobs.clone(), Arc::new(SystemClock), RunnerConfig::default())
+    let mut runner =
+        JobRunner::new(services.jobs.clone(), Arc::new(SystemClock), RunnerConfig::default());
+    runner.register(PROCESS_JOB, Arc::new(services.tracks.processor()));
+    runner.register(DELETE_BLOBS_JOB, Arc::new(services.tracks.blob_remover()));
+    runner
 }
 
 /// Everything `veza serve` needs once it has bound its address: data directory, database
@@ -286,6 +298,12 @@ pub async fn prepare_with_clock(
     tracing::info!(blobs = blobs.description(), "blob store");
     let scanner = scanner(settings)?;
     tracing::info!(scanner = scanner.name(), "virus scanner");
-    let edges = Edges { blobs: Arc::new(blobs), mailer: transport.mailer(), scanner, mail };
+    let edges = Edges {
+        blobs: Arc::new(blobs),
+        scratch_dir: settings.data_dir.join("tmp"),
+        mailer: transport.mailer(),
+        scanner,
+        mail,
+    };
     Ok(services_with_clock(&store, edges, keys, hash_params, clock))
 }

@@ -10,11 +10,13 @@ use crate::clock::{Clock, IdGenerator};
 use crate::credentials::{CredentialService, CredentialStore};
 use crate::jobs::JobStore;
 use crate::mail::{MailOutbox, MailRelay, Mailer};
+use crate::media::{AudioAnalyzer, MediaSpool};
 use crate::privacy::{PrivacyService, PrivacyStore};
 use crate::profiles::{ProfileService, ProfileStore};
 use crate::rate_limit::RateLimiter;
 use crate::scan::VirusScanner;
 use crate::store::StoreHealth;
+use crate::tracks::{TrackService, TrackStore};
 use crate::users::{UserService, UserStore};
 
 #[derive(Clone)]
@@ -26,7 +28,11 @@ pub struct Ports {
     pub profiles: Arc<dyn ProfileStore>,
     pub privacy: Arc<dyn PrivacyStore>,
     pub blobs: Arc<dyn BlobStore>,
+    /// Stored originals as seekable sources, for the analyzer.
+    pub spool: Arc<dyn MediaSpool>,
+    pub analyzer: Arc<dyn AudioAnalyzer>,
     pub jobs: Arc<dyn JobStore>,
+    pub tracks: Arc<dyn TrackStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub mail_outbox: Arc<dyn MailOutbox>,
     pub mailer: Arc<dyn Mailer>,
@@ -47,6 +53,7 @@ pub struct Services {
     pub profiles: ProfileService,
     pub privacy: PrivacyService,
     pub jobs: Arc<dyn JobStore>,
+    pub tracks: TrackService,
     pub credentials: CredentialService,
     /// Delivers queued mail; `veza serve` runs it with `mail.start()`.
     pub mail: MailRelay,
@@ -82,6 +89,7 @@ impl Services {
         let admin = AdminService::new(ports.clone(), users.clone(), audit.clone());
         let profiles = ProfileService::new(ports.clone());
         let privacy = PrivacyService::new(ports.clone(), users.clone(), audit.clone());
+        let tracks = TrackService::new(ports.clone());
         Self {
             admin,
             auth,
@@ -91,6 +99,7 @@ impl Services {
             mail,
             profiles,
             privacy,
+            tracks,
             jobs: ports.jobs,
             health: ports.health,
         }

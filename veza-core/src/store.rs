@@ -55,6 +55,7 @@ pub trait AccountStore:
     + crate::profiles::ProfileStore
     + crate::privacy::PrivacyStore
     + crate::jobs::JobStore
+    + crate::tracks::TrackStore
     + crate::credentials::CredentialStore
     + crate::mail::MailOutbox
     + StoreHealth
@@ -69,6 +70,7 @@ impl<T> AccountStore for T where
         + crate::profiles::ProfileStore
         + crate::privacy::PrivacyStore
         + crate::jobs::JobStore
+        + crate::tracks::TrackStore
         + crate::credentials::CredentialStore
         + crate::mail::MailOutbox
         + StoreHealth

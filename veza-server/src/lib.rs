@@ -74,6 +74,7 @@ pub struct AppState {
     tags((name = "auth", description = "Sign-up, sign-in, tokens, sessions, passwords and e-mail verification"),
          (name = "admin", description = "User administration, moderation and the audit log"),
          (name = "users", description = "Profiles, follows, settings, export, account deletion"),
+         (name = "tracks", description = "Tracks: lists, search, metadata, waveforms"),
          (name = "operations", description = "Health, readiness and metrics")),
 )]
 struct ApiDoc;
@@ -116,6 +117,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         )
         .nest("/api/v1/admin", routes::admin::router())
         .nest("/api/v1/users", routes::users::router())
+        .nest("/api/v1/tracks", routes::tracks::router())
 }
 
 /// The whole application: API routes, `/docs`, and the middleware every request crosses.

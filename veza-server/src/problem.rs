@@ -12,6 +12,7 @@ use veza_core::auth::{AuthError, FieldError};
 use veza_core::pagination::PageError;
 use veza_core::privacy::PrivacyError;
 use veza_core::profiles::ProfileError;
+use veza_core::tracks::TracksError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -274,6 +275,25 @@ impl From<ProfileError> for Problem {
             ProfileError::BadPage(err) => err.into(),
             ProfileError::Store(err) => Problem::internal(&err),
             ProfileError::Blob(err) => Problem::internal(&err),
+        }
+    }
+}
+
+impl From<TracksError> for Problem {
+    fn from(err: TracksError) -> Self {
+        match err {
+            TracksError::Invalid(errors) => Problem::invalid(errors),
+            TracksError::NotFound => Problem::not_found(),
+            TracksError::Forbidden => Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                Some("Only the track's owner may do this.".into()),
+            ),
+            TracksError::BadSort => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid_sort", Some(err.to_string()))
+            }
+            TracksError::BadPage(err) => err.into(),
+            TracksError::Store(err) => Problem::internal(&err),
         }
     }
 }

@@ -13,6 +13,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_mail", include_str!("../../migrations/sqlite/0004_mail.sql")),
     ("0005_profiles", include_str!("../../migrations/sqlite/0005_profiles.sql")),
     ("0006_jobs", include_str!("../../migrations/sqlite/0006_jobs.sql")),
+    ("0007_tracks", include_str!("../../migrations/sqlite/0007_tracks.sql")),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<usize, StoreError> {

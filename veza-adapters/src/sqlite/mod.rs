@@ -10,6 +10,7 @@ mod mail_outbox;
 mod migrate;
 mod privacy;
 mod profiles;
+mod tracks;
 mod two_factor;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -153,6 +154,7 @@ mod tests {
     veza_core::account_store_contract!(fresh);
     veza_core::two_factor_store_contract!(fresh);
     veza_core::profile_store_contract!(fresh);
+    veza_core::track_store_contract!(fresh);
 
     #[tokio::test]
     async fn migrating_twice_applies_nothing_the_second_time() {

@@ -3,6 +3,10 @@
 //! (duration, sample rate, channels, codec, bitrate, waveform peaks). Decoding itself is a
 //! port, `AudioAnalyzer`, implemented by an adapter.
 
+mod spool;
+
+pub use spool::MediaSpool;
+
 use std::io::{Read, Seek};
 
 /// The audio containers Veza accepts.
@@ -29,6 +33,13 @@ impl AudioFormat {
             AudioFormat::Aac => "aac",
             AudioFormat::M4a => "m4a",
         }
+    }
+
+    /// The format whose `extension()` is `ext`.
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        [Self::Mp3, Self::Flac, Self::Wav, Self::Ogg, Self::Aac, Self::M4a]
+            .into_iter()
+            .find(|f| f.extension() == ext)
     }
 
     pub fn mime_type(self) -> &'static str {

@@ -1,8 +1,9 @@
 //! Contract suites: the behaviour every adapter of a port must show, run unchanged against
 //! each of them (`account_store_contract!`, `two_factor_store_contract!`,
 //! `profile_store_contract!`, `blob_store_contract!`, `job_store_contract!`,
-//! `mailer_contract!`, `rate_limiter_contract!`, `virus_scanner_contract!`). Concurrency
-//! cases use real parallel tasks and assert exact outcomes.
+//! `track_store_contract!`, `mailer_contract!`, `rate_limiter_contract!`,
+//! `virus_scanner_contract!`). Concurrency cases use real parallel tasks and assert exact
+//! outcomes.
 
 pub mod account_store;
 pub mod blob_store;
@@ -12,6 +13,7 @@ pub mod mailer;
 pub mod mime;
 pub mod profile_store;
 pub mod rate_limiter;
+pub mod track_store;
 pub mod two_factor_store;
 pub mod virus_scanner;
 

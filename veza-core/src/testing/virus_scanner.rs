@@ -17,23 +17,8 @@ use crate::scan::{ScanError, ScanVerdict, VirusScanner};
 /// `Arc<dyn VirusScanner>` (or, with `=> optional`, an `Option` of one, `None` to skip).
 #[macro_export]
 macro_rules! virus_scanner_contract {
-    (@cases $mode:ident $fresh:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                $crate::virus_scanner_contract!(@run $mode $fresh, $case);
-            }
-        )+
-    };
-    (@run required $fresh:path, $case:ident) => {
-        $crate::testing::virus_scanner::$case($fresh().await).await
-    };
-    (@run optional $fresh:path, $case:ident) => {
-        let Some(scanner) = $fresh().await else { return };
-        $crate::testing::virus_scanner::$case(scanner).await
-    };
-    (@all $mode:ident $fresh:path) => {
-        $crate::virus_scanner_contract!(@cases $mode $fresh;
+    ($($fresh:tt)+) => {
+        $crate::contract_suite!(virus_scanner [
             the_scanner_answers_a_ping,
             clean_bytes_are_clean,
             an_empty_stream_is_clean,
@@ -42,13 +27,7 @@ macro_rules! virus_scanner_contract {
             eicar_after_three_mebibytes_of_other_bytes_is_infected,
             a_source_that_fails_midway_is_an_error_not_clean,
             concurrent_scans_are_each_answered_with_their_own_verdict,
-        );
-    };
-    ($fresh:path => optional) => {
-        $crate::virus_scanner_contract!(@all optional $fresh);
-    };
-    ($fresh:path) => {
-        $crate::virus_scanner_contract!(@all required $fresh);
+        ] $($fresh)+);
     };
 }
 

@@ -2,5 +2,6 @@ pub mod admin;
 pub mod auth;
 pub mod credentials;
 pub mod ops;
+pub mod tracks;
 pub mod two_factor;
 pub mod users;

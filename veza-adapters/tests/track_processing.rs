@@ -1,0 +1,169 @@
+//! Track processing end to end below HTTP: a track recorded in SQLite over an original in the
+//! file-system blob store, analysed by Symphonia through the temp-file spool, becomes
+//! `ready` with its measurements, or `failed` with the analyzer's reason.
+
+use bytes::Bytes;
+use std::sync::Arc;
+use uuid::Uuid;
+use veza_adapters::fs_blobs::FsBlobs;
+use veza_adapters::spool::TempFileSpool;
+use veza_adapters::sqlite::SqliteStore;
+use veza_adapters::symphonia::SymphoniaAnalyzer;
+use veza_core::blobs::{BlobKey, BlobStore};
+use veza_core::clock::SystemClock;
+use veza_core::jobs::{Job, JobHandler, JobStatus, JobStore, NewJob};
+use veza_core::media::{AudioFormat, detect_audio_format};
+use veza_core::pagination::PageRequest;
+use veza_core::testing::{new_user, now, unique_tag};
+use veza_core::tracks::{
+    NewTrack, PROCESS_JOB, Tags, Title, TrackBlobRemover, TrackProcessor, TrackStatus, TrackStore,
+    Visibility,
+};
+use veza_core::users::UserStore;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/audio");
+
+struct Rig {
+    store: Arc<SqliteStore>,
+    blobs: Arc<dyn BlobStore>,
+    processor: TrackProcessor,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("veza.db")).unwrap());
+    store.migrate().await.unwrap();
+    let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobs::open(dir.path().join("blobs")).unwrap());
+    let processor = TrackProcessor {
+        tracks: store.clone(),
+        spool: Arc::new(TempFileSpool::new(blobs.clone(), dir.path().join("tmp"))),
+        analyzer: Arc::new(SymphoniaAnalyzer),
+        clock: Arc::new(SystemClock),
+    };
+    Rig { store, blobs, processor, _dir: dir }
+}
+
+/// Stores `bytes` as a new track's original, records the track with its processing job, and
+/// returns the track id and that job.
+async fn upload(rig: &Rig, bytes: Vec<u8>) -> (Uuid, Job) {
+    let owner = rig.store.insert_user(&new_user(&unique_tag("proc"))).await.unwrap();
+    let format = detect_audio_format(&bytes).unwrap_or(AudioFormat::Mp3);
+    let id = Uuid::now_v7();
+    let blob = BlobKey::parse(&format!("tracks/{}.{}", id.simple(), format.extension())).unwrap();
+    let size_bytes = bytes.len() as u64;
+    rig.blobs.put(&blob, Bytes::from(bytes)).await.unwrap();
+    let track = NewTrack {
+        id,
+        owner_id: owner.id,
+        title: Title::parse("Tone").unwrap(),
+        description: None,
+        genre: None,
+        tags: Tags::default(),
+        bpm: None,
+        key: None,
+        visibility: Visibility::Public,
+        downloadable: false,
+        size_bytes,
+        blob,
+        format,
+        created_at: now(),
+    };
+    let job = NewJob {
+        id: Uuid::now_v7(),
+        kind: PROCESS_JOB.to_owned(),
+        payload: format!("{{\"track_id\":\"{id}\"}}"),
+        run_at: now(),
+        max_attempts: NewJob::MAX_ATTEMPTS,
+        created_at: now(),
+    };
+    rig.store.insert_track(&track, &job).await.unwrap();
+    let queued = rig.store.list_jobs(Some(JobStatus::Queued), PageRequest::first(100));
+    let job = queued.await.unwrap().into_iter().find(|j| j.id == job.id).unwrap();
+    (id, job)
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{name}")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mp3_flac_and_ogg_uploads_become_ready_with_a_two_second_duration() {
+    let rig = rig().await;
+    for name in ["tone-2s.mp3", "tone-2s.flac", "tone-2s.ogg"] {
+        let (id, job) = upload(&rig, fixture(name)).await;
+
+        rig.processor.handle(&job).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+
+        let track = rig.store.track_by_id(id).await.unwrap().unwrap();
+        assert_eq!(track.status, TrackStatus::Ready, "{name}: {:?}", track.failure_reason);
+        let duration = track.facts.duration_ms.unwrap();
+        assert!(duration.abs_diff(2000) <= 50, "{name}: {duration} ms");
+        assert!(track.facts.sample_rate.unwrap() > 0 && track.facts.channels.unwrap() > 0);
+        assert!(track.facts.codec.is_some(), "{name}");
+        let waveform = rig.store.track_waveform(id).await.unwrap().unwrap();
+        assert!(!waveform.peaks.is_empty() && waveform.samples_per_peak > 0, "{name}");
+
+        rig.processor.handle(&job).await.unwrap();
+        let again = rig.store.track_by_id(id).await.unwrap().unwrap();
+        assert_eq!(again.version, track.version, "{name}: a rerun leaves a ready track alone");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_mp3_fails_with_a_reason_and_the_worker_carries_on() {
+    let rig = rig().await;
+    let (id, job) = upload(&rig, fixture("truncated.mp3")).await;
+
+    rig.processor.handle(&job).await.expect("bad audio is an outcome, not a job error");
+
+    let track = rig.store.track_by_id(id).await.unwrap().unwrap();
+    assert_eq!(track.status, TrackStatus::Failed);
+    let reason = track.failure_reason.unwrap();
+    assert!(reason.contains("truncated"), "{reason}");
+    assert_eq!(track.facts.duration_ms, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_a_missing_original_fail_the_track_not_the_job() {
+    let rig = rig().await;
+    let (garbage, job) = upload(&rig, b"%PDF-1.7 definitely not audio".repeat(100)).await;
+    rig.processor.handle(&job).await.unwrap();
+    let track = rig.store.track_by_id(garbage).await.unwrap().unwrap();
+    assert_eq!(track.status, TrackStatus::Failed);
+    assert!(!track.failure_reason.unwrap().is_empty());
+
+    let (missing, job) = upload(&rig, fixture("tone-2s.mp3")).await;
+    let blob = rig.store.track_by_id(missing).await.unwrap().unwrap().blob;
+    rig.blobs.delete(&blob).await.unwrap();
+    rig.processor.handle(&job).await.unwrap();
+    let track = rig.store.track_by_id(missing).await.unwrap().unwrap();
+    assert_eq!(track.failure_reason.as_deref(), Some("the uploaded file is missing"));
+
+    let bad_payload = Job { payload: "{}".to_owned(), ..job };
+    assert!(rig.processor.handle(&bad_payload).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_tracks_original_is_removed_by_its_job() {
+    let rig = rig().await;
+    let (id, _) = upload(&rig, fixture("tone-2s.mp3")).await;
+    let blob = rig.store.track_by_id(id).await.unwrap().unwrap().blob;
+    let removal = NewJob {
+        id: Uuid::now_v7(),
+        kind: veza_core::tracks::DELETE_BLOBS_JOB.to_owned(),
+        payload: format!("{{\"blob_key\":\"{}\"}}", blob.as_str()),
+        run_at: now(),
+        max_attempts: NewJob::MAX_ATTEMPTS,
+        created_at: now(),
+    };
+    assert!(rig.store.delete_track(id, &removal).await.unwrap());
+    let queued = rig.store.list_jobs(Some(JobStatus::Queued), PageRequest::first(100));
+    let job = queued.await.unwrap().into_iter().find(|j| j.id == removal.id).unwrap();
+    let remover = TrackBlobRemover { tracks: rig.store.clone(), blobs: rig.blobs.clone() };
+
+    remover.handle(&job).await.unwrap();
+
+    assert_eq!(rig.blobs.head(&blob).await.unwrap(), None);
+    remover.handle(&job).await.expect("idempotent: an absent blob is already removed");
+}

@@ -1,0 +1,121 @@
+//! The background work of tracks: analysing a new upload (`track.process`) and removing a
+//! deleted track's original (`track.delete_blobs`). Both are idempotent, as the job queue
+//! requires: a finished track is left alone, an absent blob is already removed.
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use super::{TrackStatus, TrackStore};
+use crate::blobs::{BlobError, BlobKey, BlobStore};
+use crate::clock::Clock;
+use crate::jobs::{Job, JobHandler};
+use crate::media::{AudioAnalyzer, MediaSpool};
+
+/// The payload of a `track.process` job.
+pub(crate) fn process_payload(track_id: Uuid) -> String {
+    format!("{{\"track_id\":\"{track_id}\"}}")
+}
+
+/// The payload of a `track.delete_blobs` job: the key itself, since the row is gone by then.
+pub(crate) fn delete_blobs_payload(key: &BlobKey) -> String {
+    format!("{{\"blob_key\":\"{}\"}}", key.as_str())
+}
+
+/// The string value of a one-field payload written by the functions above (ids and blob
+/// keys hold no quote or backslash, so no escaping is involved).
+fn field<'a>(payload: &'a str, name: &str) -> Option<&'a str> {
+    payload
+        .trim()
+        .strip_prefix("{\"")?
+        .strip_prefix(name)?
+        .strip_prefix("\":\"")?
+        .strip_suffix("\"}")
+}
+
+/// Analyses a `processing` track and records `ready` with what it measured, or `failed`
+/// with the analyzer's reason. Only infrastructure failures (storage, a blob store that does
+/// not answer) are job errors, retried with backoff; bad audio is an outcome, not an error.
+pub struct TrackProcessor {
+    pub tracks: Arc<dyn TrackStore>,
+    pub spool: Arc<dyn MediaSpool>,
+    pub analyzer: Arc<dyn AudioAnalyzer>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl JobHandler for TrackProcessor {
+    async fn handle(&self, job: &Job) -> Result<(), String> {
+        let id = field(&job.payload, "track_id")
+            .and_then(|id| Uuid::try_parse(id).ok())
+            .ok_or_else(|| format!("malformed payload {:?}", job.payload))?;
+        let fail = |reason: String| async move {
+            self.tracks
+                .mark_track_failed(id, &reason, self.clock.now())
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        };
+        let Some(track) = self.tracks.track_by_id(id).await.map_err(|e| e.to_string())? else {
+            return Ok(()); // deleted while queued
+        };
+        if track.status != TrackStatus::Processing {
+            return Ok(()); // a previous attempt finished it
+        }
+        let source = match self.spool.open(&track.blob).await {
+            Ok(source) => source,
+            Err(BlobError::NotFound) => return fail("the uploaded file is missing".into()).await,
+            Err(err) => return Err(err.to_string()),
+        };
+        let analyzer = Arc::clone(&self.analyzer);
+        let (size, format) = (track.size_bytes, track.format);
+        let analysis =
+            tokio::task::spawn_blocking(move || analyzer.analyze(source, size, format)).await;
+        match analysis {
+            Ok(Ok(analysis)) => self
+                .tracks
+                .mark_track_ready(id, &analysis, self.clock.now())
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Ok(Err(reason)) => fail(reason.to_string()).await,
+            // The analyzer promises not to panic; if it does, the file is what broke it.
+            Err(_) => fail("the audio could not be analysed".into()).await,
+        }
+    }
+}
+
+/// Removes a deleted track's original, unless another track still uses the same blob (keys
+/// may be content hashes).
+pub struct TrackBlobRemover {
+    pub tracks: Arc<dyn TrackStore>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+#[async_trait]
+impl JobHandler for TrackBlobRemover {
+    async fn handle(&self, job: &Job) -> Result<(), String> {
+        let key = field(&job.payload, "blob_key")
+            .and_then(|key| BlobKey::parse(key).ok())
+            .ok_or_else(|| format!("malformed payload {:?}", job.payload))?;
+        if self.tracks.track_blob_in_use(&key).await.map_err(|e| e.to_string())? {
+            return Ok(());
+        }
+        self.blobs.delete(&key).await.map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip_and_garbage_is_refused() {
+        let id = Uuid::now_v7();
+        assert_eq!(field(&process_payload(id), "track_id"), Some(id.to_string().as_str()));
+        let key = BlobKey::parse("tracks/ab/cd.mp3").unwrap();
+        assert_eq!(field(&delete_blobs_payload(&key), "blob_key"), Some("tracks/ab/cd.mp3"));
+        assert_eq!(field(&process_payload(id), "blob_key"), None);
+        assert_eq!(field("{}", "track_id"), None);
+    }
+}

@@ -1,0 +1,316 @@
+//! What the `/tracks` endpoints do, and the visibility rules every read goes through.
+
+use uuid::Uuid;
+
+use super::processing::{delete_blobs_payload, process_payload};
+use super::{
+    Bpm, Description, Genre, MusicalKey, NewTrack, SearchTerms, Tags, Title, Track, TrackChanges,
+    TrackCursor, TrackPatch, TrackQuery, TrackSort, TrackStatus, TracksError, Visibility, Waveform,
+};
+use super::{TrackBlobRemover, TrackProcessor};
+use crate::Ports;
+use crate::auth::{FieldError, Principal};
+use crate::blobs::BlobKey;
+use crate::jobs::NewJob;
+use crate::media::AudioFormat;
+use crate::pagination::{Page, PageRequest};
+use crate::users::{Role, Username};
+
+/// Job kind that analyses a new track; payload `{"track_id":"<uuid>"}`.
+pub const PROCESS_JOB: &str = "track.process";
+
+/// Job kind that removes a deleted track's original; payload `{"blob_key":"<key>"}`.
+pub const DELETE_BLOBS_JOB: &str = "track.delete_blobs";
+
+/// A new track's metadata as the client sent it, and its stored original.
+#[derive(Debug, Clone)]
+pub struct NewTrackInput {
+    pub title: String,
+    pub description: Option<String>,
+    pub genre: Option<String>,
+    /// Comma-separated.
+    pub tags: Option<String>,
+    pub bpm: Option<i64>,
+    pub key: Option<String>,
+    /// Defaults to `public`.
+    pub visibility: Option<String>,
+    pub downloadable: bool,
+    pub blob: BlobKey,
+    pub format: AudioFormat,
+    pub size_bytes: u64,
+}
+
+/// A list request as the client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct TrackListRequest {
+    /// Full-text search over title, description, tags and owner.
+    pub q: Option<String>,
+    pub genre: Option<String>,
+    pub tag: Option<String>,
+    /// A user id or a username.
+    pub owner: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The value, or `None` with its error kept, so one answer can list every bad field.
+fn collect<T>(errors: &mut Vec<FieldError>, result: Result<T, FieldError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+/// Empty text clears an optional field.
+fn optional<T>(
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, FieldError>,
+) -> Result<Option<T>, FieldError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(value) => parse(value).map(Some),
+    }
+}
+
+fn visibility(raw: &str) -> Result<Visibility, FieldError> {
+    Visibility::parse(raw.trim())
+        .ok_or_else(|| FieldError::new("visibility", "must be public, unlisted or private"))
+}
+
+/// Whether `viewer` may manage tracks it does not own.
+fn is_admin(viewer: &Principal) -> bool {
+    viewer.user.role == Role::Admin
+}
+
+fn track_job(kind: &str, payload: String, ports: &Ports) -> NewJob {
+    let now = ports.clock.now();
+    NewJob {
+        id: ports.ids.new_id(),
+        kind: kind.to_owned(),
+        payload,
+        run_at: now,
+        max_attempts: NewJob::MAX_ATTEMPTS,
+        created_at: now,
+    }
+}
+
+#[derive(Clone)]
+pub struct TrackService {
+    ports: Ports,
+}
+
+impl TrackService {
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// The `PROCESS_JOB` handler over this service's ports.
+    pub fn processor(&self) -> TrackProcessor {
+        TrackProcessor {
+            tracks: self.ports.tracks.clone(),
+            spool: self.ports.spool.clone(),
+            analyzer: self.ports.analyzer.clone(),
+            clock: self.ports.clock.clone(),
+        }
+    }
+
+    /// The `DELETE_BLOBS_JOB` handler over this service's ports.
+    pub fn blob_remover(&self) -> TrackBlobRemover {
+        TrackBlobRemover { tracks: self.ports.tracks.clone(), blobs: self.ports.blobs.clone() }
+    }
+
+    /// Records a track whose original is already stored, in `processing`, with its
+    /// processing job.
+    ///
+    /// # Errors
+    /// `Invalid` listing every bad field; nothing is written then.
+    pub async fn create(
+        &self,
+        owner: &Principal,
+        input: NewTrackInput,
+    ) -> Result<Track, TracksError> {
+        let mut errors = Vec::new();
+        let title = collect(&mut errors, Title::parse(&input.title));
+        let description =
+            collect(&mut errors, optional(input.description.as_deref(), Description::parse));
+        let genre = collect(&mut errors, optional(input.genre.as_deref(), Genre::parse));
+        let tags = collect(&mut errors, Tags::parse(input.tags.as_deref().unwrap_or("")));
+        let bpm = collect(&mut errors, input.bpm.map(Bpm::new).transpose());
+        let key = collect(&mut errors, optional(input.key.as_deref(), MusicalKey::parse));
+        let visibility = collect(
+            &mut errors,
+            input.visibility.as_deref().map_or(Ok(Visibility::Public), visibility),
+        );
+        let (
+            Some(title),
+            Some(description),
+            Some(genre),
+            Some(tags),
+            Some(bpm),
+            Some(key),
+            Some(visibility),
+        ) = (title, description, genre, tags, bpm, key, visibility)
+        else {
+            return Err(TracksError::Invalid(errors));
+        };
+        let track = NewTrack {
+            id: self.ports.ids.new_id(),
+            owner_id: owner.user.id,
+            title,
+            description,
+            genre,
+            tags,
+            bpm,
+            key,
+            visibility,
+            downloadable: input.downloadable,
+            size_bytes: input.size_bytes,
+            blob: input.blob,
+            format: input.format,
+            created_at: self.ports.clock.now(),
+        };
+        let job = track_job(PROCESS_JOB, process_payload(track.id), &self.ports);
+        Ok(self.ports.tracks.insert_track(&track, &job).await?)
+    }
+
+    /// The track if `viewer` may see it: public and unlisted ones to anyone, private ones to
+    /// their owner and admins.
+    ///
+    /// # Errors
+    /// `NotFound` if there is none or the viewer may not see it.
+    pub async fn get(&self, viewer: Option<&Principal>, id: Uuid) -> Result<Track, TracksError> {
+        let track = self.ports.tracks.track_by_id(id).await?.ok_or(TracksError::NotFound)?;
+        let visible = match track.visibility {
+            Visibility::Public | Visibility::Unlisted => true,
+            Visibility::Private => {
+                viewer.is_some_and(|v| v.user.id == track.owner.id || is_admin(v))
+            }
+        };
+        if visible { Ok(track) } else { Err(TracksError::NotFound) }
+    }
+
+    /// Public ready tracks, filtered and sorted as asked. An owner that names nobody gives an
+    /// empty page, as a filter matching nothing does.
+    ///
+    /// # Errors
+    /// `BadSort` for an unknown sort, `BadPage` for a bad limit or a cursor of another sort.
+    pub async fn list(&self, request: TrackListRequest) -> Result<Page<Track>, TracksError> {
+        let q = request.q.as_deref().and_then(SearchTerms::parse);
+        let sort = match (request.sort.as_deref(), &q) {
+            (None, Some(_)) => TrackSort::Relevance,
+            (None, None) => TrackSort::default(),
+            (Some(name), _) => match TrackSort::parse(name) {
+                Some(TrackSort::Relevance) if q.is_none() => return Err(TracksError::BadSort),
+                Some(sort) => sort,
+                None => return Err(TracksError::BadSort),
+            },
+        };
+        let page = PageRequest::parse(request.limit, None)?;
+        let after = request.cursor.as_deref().map(|c| TrackCursor::decode(c, sort)).transpose()?;
+        let owner = match request.owner.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(ident) => match self.owner_id(ident).await? {
+                Some(id) => Some(id),
+                None => return Ok(Page { items: Vec::new(), next_cursor: None }),
+            },
+        };
+        let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let query = TrackQuery {
+            q,
+            genre: nonempty(request.genre),
+            tag: nonempty(request.tag).map(|t| t.to_lowercase()),
+            owner,
+            sort,
+            after,
+            fetch_limit: page.fetch_limit(),
+        };
+        let mut rows = self.ports.tracks.list_tracks(&query).await?;
+        let next_cursor = if rows.len() > page.limit as usize {
+            rows.truncate(page.limit as usize);
+            rows.last().map(|last| last.cursor(sort).encode())
+        } else {
+            None
+        };
+        Ok(Page { items: rows.into_iter().map(|r| r.track).collect(), next_cursor })
+    }
+
+    async fn owner_id(&self, ident: &str) -> Result<Option<Uuid>, TracksError> {
+        if let Ok(id) = Uuid::try_parse(ident) {
+            return Ok(Some(id));
+        }
+        let Ok(username) = Username::parse(ident) else { return Ok(None) };
+        Ok(self.ports.users.user_by_login(&username.key()).await?.map(|u| u.id))
+    }
+
+    /// Applies a metadata edit. Only the owner may edit: others get `NotFound` when they
+    /// may not see the track and `Forbidden` when they may.
+    ///
+    /// # Errors
+    /// `Invalid` listing every bad field (nothing written), `NotFound`, `Forbidden`.
+    pub async fn update(
+        &self,
+        editor: &Principal,
+        id: Uuid,
+        patch: TrackPatch,
+    ) -> Result<Track, TracksError> {
+        let track = self.get(Some(editor), id).await?;
+        if track.owner.id != editor.user.id {
+            return Err(TracksError::Forbidden);
+        }
+        let mut errors = Vec::new();
+        let changes = TrackChanges {
+            title: patch.title.and_then(|t| collect(&mut errors, Title::parse(&t))),
+            description: patch
+                .description
+                .and_then(|d| collect(&mut errors, optional(d.as_deref(), Description::parse))),
+            genre: patch
+                .genre
+                .and_then(|g| collect(&mut errors, optional(g.as_deref(), Genre::parse))),
+            tags: patch
+                .tags
+                .and_then(|t| collect(&mut errors, Tags::from_items(t.iter().map(String::as_str)))),
+            bpm: patch.bpm.and_then(|b| collect(&mut errors, b.map(Bpm::new).transpose())),
+            key: patch
+                .key
+                .and_then(|k| collect(&mut errors, optional(k.as_deref(), MusicalKey::parse))),
+            visibility: patch.visibility.and_then(|v| collect(&mut errors, visibility(&v))),
+            downloadable: patch.downloadable,
+        };
+        if !errors.is_empty() {
+            return Err(TracksError::Invalid(errors));
+        }
+        let now = self.ports.clock.now();
+        self.ports.tracks.update_track(id, &changes, now).await?.ok_or(TracksError::NotFound)
+    }
+
+    /// Deletes the track (owner or admin); its blobs are removed by a job.
+    ///
+    /// # Errors
+    /// `NotFound` if the caller may not see it, `Forbidden` if it may but is not allowed.
+    pub async fn delete(&self, caller: &Principal, id: Uuid) -> Result<(), TracksError> {
+        let track = self.get(Some(caller), id).await?;
+        if track.owner.id != caller.user.id && !is_admin(caller) {
+            return Err(TracksError::Forbidden);
+        }
+        let job = track_job(DELETE_BLOBS_JOB, delete_blobs_payload(&track.blob), &self.ports);
+        if self.ports.tracks.delete_track(id, &job).await? {
+            Ok(())
+        } else {
+            Err(TracksError::NotFound)
+        }
+    }
+
+    /// The waveform of a ready track the viewer may see.
+    ///
+    /// # Errors
+    /// `NotFound` if not visible or not ready yet.
+    pub async fn waveform(
+        &self,
+        viewer: Option<&Principal>,
+        id: Uuid,
+    ) -> Result<Waveform, TracksError> {
+        let track = self.get(viewer, id).await?;
+        if track.status != TrackStatus::Ready {
+            return Err(TracksError::NotFound);
+        }
+        self.ports.tracks.track_waveform(id).await?.ok_or(TracksError::NotFound)
+    }
+}

@@ -1,0 +1,284 @@
+//! `/api/v1/tracks`: lists and search, one track, metadata edits, deletion and the
+//! waveform. Handlers translate; the core decides who sees what (a private track of someone
+//! else is 404) and who may change it (the owner; an admin may also delete). Uploads and
+//! streaming are separate route groups.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+use veza_core::pagination::Page;
+use veza_core::tracks::{COUNTS_BEFORE_ENGAGEMENT, Track, TrackListRequest, TrackPatch, Waveform};
+
+use crate::AppState;
+use crate::extract::{Authenticated, Body, Path, Query};
+use crate::problem::Problem;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tracks))
+        .routes(routes!(get_track, update_track, delete_track))
+        .routes(routes!(waveform))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackOwnerView {
+    id: Uuid,
+    username: String,
+    display_name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackView {
+    id: Uuid,
+    owner: TrackOwnerView,
+    title: String,
+    description: Option<String>,
+    genre: Option<String>,
+    tags: Vec<String>,
+    /// 20–300.
+    bpm: Option<u16>,
+    key: Option<String>,
+    /// `public`, `unlisted` or `private`.
+    visibility: &'static str,
+    downloadable: bool,
+    /// `processing`, `ready` or `failed`.
+    status: &'static str,
+    /// Why processing failed, in words the uploader can act on.
+    failure_reason: Option<String>,
+    duration_ms: Option<u64>,
+    sample_rate: Option<u32>,
+    channels: Option<u16>,
+    /// Average bits per second.
+    bitrate: Option<u32>,
+    codec: Option<String>,
+    size_bytes: u64,
+    likes_count: u64,
+    plays_count: u64,
+    comments_count: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    /// Bumped by every change.
+    version: i64,
+}
+
+impl From<Track> for TrackView {
+    fn from(track: Track) -> Self {
+        Self {
+            id: track.id,
+            owner: TrackOwnerView {
+                id: track.owner.id,
+                username: track.owner.username.as_str().to_owned(),
+                display_name: track.owner.display_name.as_str().to_owned(),
+            },
+            title: track.title.as_str().to_owned(),
+            description: track.description.map(|d| d.as_str().to_owned()),
+            genre: track.genre.map(|g| g.as_str().to_owned()),
+            tags: track.tags.as_slice().to_vec(),
+            bpm: track.bpm.map(|b| b.get()),
+            key: track.key.map(|k| k.as_str().to_owned()),
+            visibility: track.visibility.as_str(),
+            downloadable: track.downloadable,
+            status: track.status.as_str(),
+            failure_reason: track.failure_reason,
+            duration_ms: track.facts.duration_ms,
+            sample_rate: track.facts.sample_rate,
+            channels: track.facts.channels,
+            bitrate: track.facts.bitrate,
+            codec: track.facts.codec,
+            size_bytes: track.size_bytes,
+            likes_count: COUNTS_BEFORE_ENGAGEMENT,
+            plays_count: COUNTS_BEFORE_ENGAGEMENT,
+            comments_count: COUNTS_BEFORE_ENGAGEMENT,
+            created_at: track.created_at,
+            updated_at: track.updated_at,
+            version: track.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackList {
+    items: Vec<TrackView>,
+    next_cursor: Option<String>,
+}
+
+impl From<Page<Track>> for TrackList {
+    fn from(page: Page<Track>) -> Self {
+        Self {
+            items: page.items.into_iter().map(TrackView::from).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaveformView {
+    /// Peak amplitude (0.0–1.0) of each run of `samples_per_peak` frames.
+    peaks: Vec<f32>,
+    samples_per_peak: u64,
+}
+
+impl From<Waveform> for WaveformView {
+    fn from(waveform: Waveform) -> Self {
+        Self { peaks: waveform.peaks, samples_per_peak: waveform.samples_per_peak }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TrackListQuery {
+    /// Full text over title, description, tags and owner; every word must match (as a
+    /// prefix). Ranked best first unless `sort` says otherwise.
+    q: Option<String>,
+    /// Exact genre, without case.
+    genre: Option<String>,
+    /// One tag.
+    tag: Option<String>,
+    /// A user id or username.
+    owner: Option<String>,
+    /// `recent` (default), `popular`, `title`, or `relevance` (default with `q`).
+    sort: Option<String>,
+    /// 1–100, default 20.
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page, with the same `sort`.
+    cursor: Option<String>,
+}
+
+/// Present-and-null (`Some(None)`) differs from absent (`None`) in a PATCH.
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Absent fields stay; `null` (or `""`) clears an optional one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrackBody {
+    /// 1–200 characters.
+    title: Option<String>,
+    /// Up to 5000 characters; line breaks allowed.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
+    /// Up to 50 characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    genre: Option<Option<String>>,
+    /// Up to 20 tags of up to 50 characters; stored lower-cased, repeats once.
+    tags: Option<Vec<String>>,
+    /// 20–300.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    bpm: Option<Option<i64>>,
+    /// Up to 12 characters (`C#m`, `8A`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    key: Option<Option<String>>,
+    /// `public`, `unlisted` or `private`.
+    visibility: Option<String>,
+    downloadable: Option<bool>,
+}
+
+/// Public ready tracks, filtered, searched and sorted.
+#[utoipa::path(get, path = "/", tag = "tracks", params(TrackListQuery),
+    responses(
+        (status = 200, body = TrackList),
+        (status = 400, body = Problem, description = "invalid_sort, invalid_pagination or a malformed query"),
+    ))]
+async fn list_tracks(
+    State(state): State<AppState>,
+    Query(query): Query<TrackListQuery>,
+) -> Result<Json<TrackList>, Problem> {
+    let request = TrackListRequest {
+        q: query.q,
+        genre: query.genre,
+        tag: query.tag,
+        owner: query.owner,
+        sort: query.sort,
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    Ok(Json(state.services.tracks.list(request).await?.into()))
+}
+
+/// One track: public and unlisted ones to anyone, private ones to their owner and admins.
+#[utoipa::path(get, path = "/{id}", tag = "tracks",
+    params(("id" = Uuid, Path, description = "Track id")),
+    responses((status = 200, body = TrackView), (status = 404, body = Problem)))]
+async fn get_track(
+    State(state): State<AppState>,
+    viewer: Option<Authenticated>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<TrackView>, Problem> {
+    let viewer = viewer.map(|Authenticated(p)| p);
+    Ok(Json(state.services.tracks.get(viewer.as_ref(), id).await?.into()))
+}
+
+/// Edit a track's metadata (owner only). Someone who may see the track but does not own it
+/// gets 403; someone who may not see it, 404.
+#[utoipa::path(patch, path = "/{id}", tag = "tracks", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Track id")),
+    request_body = TrackBody,
+    responses(
+        (status = 200, body = TrackView), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem, description = "forbidden"),
+        (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "validation_failed"),
+    ))]
+async fn update_track(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+    Body(body): Body<TrackBody>,
+) -> Result<Json<TrackView>, Problem> {
+    let patch = TrackPatch {
+        title: body.title,
+        description: body.description,
+        genre: body.genre,
+        tags: body.tags,
+        bpm: body.bpm,
+        key: body.key,
+        visibility: body.visibility,
+        downloadable: body.downloadable,
+    };
+    Ok(Json(state.services.tracks.update(&principal, id, patch).await?.into()))
+}
+
+/// Delete a track (owner or admin); its stored audio is removed in the background.
+#[utoipa::path(delete, path = "/{id}", tag = "tracks", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Track id")),
+    responses(
+        (status = 204), (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "forbidden"), (status = 404, body = Problem),
+    ))]
+async fn delete_track(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, Problem> {
+    state.services.tracks.delete(&principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The waveform computed at processing; 404 until the track is ready.
+#[utoipa::path(get, path = "/{id}/waveform", tag = "tracks",
+    params(("id" = Uuid, Path, description = "Track id")),
+    responses((status = 200, body = WaveformView), (status = 404, body = Problem)))]
+async fn waveform(
+    State(state): State<AppState>,
+    viewer: Option<Authenticated>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<WaveformView>, Problem> {
+    let viewer = viewer.map(|Authenticated(p)| p);
+    Ok(Json(state.services.tracks.waveform(viewer.as_ref(), id).await?.into()))
+}
