@@ -337,3 +337,41 @@ async fn the_owner_or_an_admin_deletes_a_track_and_its_original_goes_with_a_job(
     run_jobs(&server).await;
     assert_eq!(blobs.head(&blob).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn search_ranks_public_tracks_and_refuses_what_it_cannot_search() {
+    let server = TestServer::start().await;
+    let alice = server.register_as("alice").await;
+    let dawn = Upload {
+        description: Some("ambient dawn, slow dawn chorus"),
+        ..Upload::public("Dawn Chorus")
+    };
+    let dawn = upload(&server, &alice, dawn).await;
+    let passing = Upload { description: Some("a dawn mention"), ..Upload::public("Harbour") };
+    let passing = upload(&server, &alice, passing).await;
+    let hidden = upload(&server, &alice, Upload::with("Dawn Secret", "private")).await;
+    upload(&server, &alice, Upload::public("Unrelated")).await;
+    run_jobs(&server).await;
+
+    let found =
+        expect_json(get(&server, "/api/v1/search?q=dawn", None).await, StatusCode::OK).await;
+    let ids = item_ids(&found["tracks"]);
+    assert_eq!(ids.first().map(String::as_str), Some(dawn.as_str()), "the best match first");
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>(), [&dawn, &passing].into_iter().collect());
+    assert!(!ids.contains(&hidden), "private tracks are not found");
+    let typed =
+        expect_json(get(&server, "/api/v1/search?q=DAWN&type=tracks", None).await, StatusCode::OK)
+            .await;
+    assert_eq!(item_ids(&typed["tracks"]), ids);
+
+    for (query, status, code) in [
+        ("q=", StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        ("q=dawn&type=users", StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        ("q=dawn&type=tracks,films", StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        ("type=tracks", StatusCode::BAD_REQUEST, "malformed_request"),
+        ("q=dawn&limit=500", StatusCode::BAD_REQUEST, "invalid_pagination"),
+    ] {
+        let response = get(&server, &format!("/api/v1/search?{query}"), None).await;
+        expect_problem(response, status, code).await;
+    }
+}

@@ -118,6 +118,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/admin", routes::admin::router())
         .nest("/api/v1/users", routes::users::router())
         .nest("/api/v1/tracks", routes::tracks::router())
+        .nest("/api/v1/search", routes::search::router())
 }
 
 /// The whole application: API routes, `/docs`, and the middleware every request crosses.
