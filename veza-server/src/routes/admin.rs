@@ -15,6 +15,7 @@ use veza_core::auth::{AuthError, FieldError};
 use veza_core::pagination::PageRequest;
 use veza_core::users::{Role, User};
 
+use super::auth::MeView;
 use crate::AppState;
 use crate::extract::{Authenticated, Body, Client, Path, Query};
 use crate::problem::Problem;
@@ -28,36 +29,22 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_log))
 }
 
-/// An account as staff see it: unlike a public profile, with e-mail, role and state.
+/// An account as staff see it: the owner's own view (e-mail, role, …) plus its suspension.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminUserView {
-    id: Uuid,
-    email: String,
-    username: String,
-    display_name: String,
-    role: String,
-    email_verified: bool,
-    two_factor_enabled: bool,
+    #[serde(flatten)]
+    account: MeView,
     suspended: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     suspended_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
 }
 
 impl From<&User> for AdminUserView {
     fn from(user: &User) -> Self {
         Self {
-            id: user.id,
-            email: user.email.as_str().to_owned(),
-            username: user.username.as_str().to_owned(),
-            display_name: user.display_name.as_str().to_owned(),
-            role: user.role.as_str().to_owned(),
-            email_verified: user.email_verified,
-            two_factor_enabled: user.two_factor_enabled,
+            account: user.into(),
             suspended: user.is_suspended(),
             suspended_at: user.suspended_at,
-            created_at: user.created_at,
         }
     }
 }
