@@ -46,24 +46,19 @@ pub trait StoreHealth: Send + Sync {
     fn backend(&self) -> &'static str;
 }
 
-/// Everything the account domains need from one database, as one object adapters implement.
-pub trait AccountStore:
-    crate::users::UserStore
-    + crate::auth::SessionStore
-    + crate::auth::TwoFactorStore
-    + crate::audit::AuditStore
-    + crate::profiles::ProfileStore
-    + crate::privacy::PrivacyStore
-    + crate::jobs::JobStore
-    + crate::tracks::TrackStore
-    + crate::credentials::CredentialStore
-    + crate::mail::MailOutbox
-    + StoreHealth
-{
+/// Declares `AccountStore` and its blanket impl from one list of bounds, so a new port is
+/// added in one place rather than two that must agree.
+macro_rules! account_store {
+    ($($bounds:tt)+) => {
+        /// Everything the domains need from one database, as one object adapters implement.
+        pub trait AccountStore: $($bounds)+ {}
+
+        impl<T: $($bounds)+> AccountStore for T {}
+    };
 }
 
-impl<T> AccountStore for T where
-    T: crate::users::UserStore
+account_store!(
+    crate::users::UserStore
         + crate::auth::SessionStore
         + crate::auth::TwoFactorStore
         + crate::audit::AuditStore
@@ -74,5 +69,4 @@ impl<T> AccountStore for T where
         + crate::credentials::CredentialStore
         + crate::mail::MailOutbox
         + StoreHealth
-{
-}
+);

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use veza_core::audit::{Actor, AuditEntry, AuditFilter};
-use veza_core::auth::{AuthError, FieldError};
+use veza_core::auth::{AuthError, ClientInfo, FieldError, Principal};
 use veza_core::pagination::PageRequest;
 use veza_core::users::{Role, User};
 
@@ -168,9 +168,7 @@ async fn suspend(
     Authenticated(principal): Authenticated,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, Problem> {
-    let by = Actor::user(principal.user.id, client);
-    state.services.admin.set_suspended(&principal, id, true, &by).await?;
-    Ok(StatusCode::NO_CONTENT)
+    set_suspension(&state, client, &principal, id, true).await
 }
 
 /// Lift a suspension (admins).
@@ -184,8 +182,19 @@ async fn unsuspend(
     Authenticated(principal): Authenticated,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, Problem> {
+    set_suspension(&state, client, &principal, id, false).await
+}
+
+/// Suspends or reinstates `id` on behalf of the signed-in admin.
+async fn set_suspension(
+    state: &AppState,
+    client: ClientInfo,
+    principal: &Principal,
+    id: Uuid,
+    suspended: bool,
+) -> Result<StatusCode, Problem> {
     let by = Actor::user(principal.user.id, client);
-    state.services.admin.set_suspended(&principal, id, false, &by).await?;
+    state.services.admin.set_suspended(principal, id, suspended, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
