@@ -42,6 +42,8 @@ pub struct Options {
     /// The core's clock; `None`: the system clock. Tests step a `ManualClock` through TOTP
     /// windows and expiries instead of waiting.
     pub clock: Option<Arc<ManualClock>>,
+    /// `VEZA_MAX_UPLOAD_BYTES`; `None`: the default.
+    pub max_upload_bytes: Option<u64>,
 }
 
 /// The tokens a sign-in returned.
@@ -104,6 +106,9 @@ impl TestServer {
             chat_jwt_secret: None,
             blobs: BlobStorage::Files(data_dir.path().join("blobs")),
             clamd_url: None,
+            max_upload_bytes: options
+                .max_upload_bytes
+                .unwrap_or(veza_core::tracks::TracksConfig::DEFAULT_MAX_UPLOAD_BYTES),
         };
         let clock: Arc<dyn Clock> = match options.clock {
             Some(clock) => clock,

@@ -1,15 +1,11 @@
 //! `/api/v1/tracks`: lists, search, visibility, edits, deletion and waveforms over HTTP.
-//! Tracks are created through the core service over a fixture stored in the blob store (the
-//! upload routes are tested with them), then processed by the real job runner.
+//! Tracks are uploaded through `POST /tracks`, then processed by the real job runner.
 
-use axum::body::Bytes;
+use reqwest::multipart::{Form, Part};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use uuid::Uuid;
-use veza_core::blobs::BlobKey;
-use veza_core::media::AudioFormat;
-use veza_core::tracks::NewTrackInput;
 use veza_core::users::{CreateUser, Role};
 
 use crate::support::{PASSWORD, TestServer, Tokens, expect_json, expect_problem};
@@ -34,28 +30,30 @@ impl<'a> Upload<'a> {
     }
 }
 
-/// Stores the 2-second MP3 fixture and records a track over it, as the upload route will.
+/// Uploads the 2-second MP3 fixture through `POST /tracks` with this metadata.
 async fn upload(server: &TestServer, by: &Tokens, track: Upload<'_>) -> String {
-    let principal = server.services.auth.authenticate(&by.access).await.expect("principal");
     let bytes = std::fs::read(format!("{FIXTURES}/tone-2s.mp3")).expect("fixture");
-    let blob = BlobKey::parse(&format!("tracks/{}.mp3", Uuid::now_v7().simple())).unwrap();
-    let size_bytes = bytes.len() as u64;
-    let blobs = veza_cli::wiring::blobs(&server.settings).expect("blob store");
-    blobs.put(&blob, Bytes::from(bytes)).await.expect("store original");
-    let input = NewTrackInput {
-        title: track.title.to_owned(),
-        description: track.description.map(str::to_owned),
-        genre: track.genre.map(str::to_owned),
-        tags: track.tags.map(str::to_owned),
-        bpm: None,
-        key: None,
-        visibility: Some(track.visibility.to_owned()),
-        downloadable: false,
-        blob,
-        format: AudioFormat::Mp3,
-        size_bytes,
-    };
-    server.services.tracks.create(&principal, input).await.expect("create").id.to_string()
+    let mut form = Form::new()
+        .text("title", track.title.to_owned())
+        .text("visibility", track.visibility.to_owned())
+        .part("file", Part::bytes(bytes).file_name("tone-2s.mp3"));
+    for (name, value) in
+        [("genre", track.genre), ("tags", track.tags), ("description", track.description)]
+    {
+        if let Some(value) = value {
+            form = form.text(name, value.to_owned());
+        }
+    }
+    let response = server
+        .request(Method::POST, "/api/v1/tracks")
+        .bearer_auth(&by.access)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let track = expect_json(response, StatusCode::CREATED).await;
+    assert_eq!(track["status"], "processing");
+    track["id"].as_str().unwrap().to_owned()
 }
 
 /// Runs every due job (processing, blob removal) to completion.

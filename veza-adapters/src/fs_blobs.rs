@@ -73,6 +73,9 @@ mod tests {
         async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
             self.blobs.delete(key).await
         }
+        async fn rename(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError> {
+            self.blobs.rename(from, to).await
+        }
     }
 
     async fn fresh() -> Arc<dyn BlobStore> {

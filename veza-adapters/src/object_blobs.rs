@@ -239,4 +239,10 @@ impl BlobStore for ObjectBlobs {
             Err(err) => Err(backend(err)),
         }
     }
+
+    /// A `rename(2)` on local files; on S3 a server-side `CopyObject` then a delete, so the
+    /// bytes never travel through this process.
+    async fn rename(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError> {
+        self.store.rename(&location(from)?, &location(to)?).await.map_err(backend)
+    }
 }

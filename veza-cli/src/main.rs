@@ -408,6 +408,7 @@ fn admin_services(store: &Store, settings: &Settings) -> Result<veza_core::Servi
         mailer: MailTransport::open(settings)?.mailer(),
         scanner: wiring::scanner(settings)?,
         mail: Default::default(),
+        tracks: veza_core::tracks::TracksConfig { max_upload_bytes: settings.max_upload_bytes },
     };
     Ok(wiring::services(store, edges, keys, HashParams::OWASP))
 }

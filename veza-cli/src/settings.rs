@@ -9,6 +9,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use veza_adapters::s3_blobs::{DEFAULT_REGION, S3Config};
+use veza_core::tracks::TracksConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "veza-data";
@@ -66,6 +67,9 @@ pub struct ConfigArgs {
     /// ClamAV daemon every upload is scanned by: `tcp://host:port` or `unix:/path` [default: none, uploads are not scanned]
     #[arg(long, global = true, env = "VEZA_CLAMD_URL", value_name = "URL")]
     pub clamd_url: Option<String>,
+    /// Largest audio file accepted by an upload, in bytes [default: 524288000 (500 MiB)]
+    #[arg(long, global = true, env = "VEZA_MAX_UPLOAD_BYTES", value_name = "BYTES")]
+    pub max_upload_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -93,6 +97,7 @@ struct FileConfig {
     s3_endpoint: Option<String>,
     s3_region: Option<String>,
     clamd_url: Option<String>,
+    max_upload_bytes: Option<u64>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -237,6 +242,7 @@ pub struct Settings {
     pub blobs: BlobStorage,
     /// `None`: no virus scanning (`NoScanner`).
     pub clamd_url: Option<String>,
+    pub max_upload_bytes: u64,
 }
 
 impl Settings {
@@ -288,6 +294,13 @@ impl Settings {
             secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
         };
         let blobs = BlobStorage::parse(blob_args, &data_dir)?;
+        let max_upload_bytes = args
+            .max_upload_bytes
+            .or(file.max_upload_bytes)
+            .unwrap_or(TracksConfig::DEFAULT_MAX_UPLOAD_BYTES);
+        if max_upload_bytes == 0 {
+            return Err("VEZA_MAX_UPLOAD_BYTES must be at least 1".into());
+        }
         let public_url = args.public_url.clone().or(file.public_url);
         if let Some(url) = &public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -308,6 +321,7 @@ impl Settings {
             chat_jwt_secret: env("VEZA_CHAT_JWT_SECRET").map(Secret),
             blobs,
             clamd_url: args.clamd_url.clone().or(file.clamd_url).filter(|u| !u.is_empty()),
+            max_upload_bytes,
         })
     }
 }

@@ -20,7 +20,7 @@ use veza_core::jobs::{JobRunner, RunnerConfig};
 use veza_core::mail::Mailer;
 use veza_core::scan::{NoScanner, VirusScanner};
 use veza_core::store::AccountStore;
-use veza_core::tracks::{DELETE_BLOBS_JOB, PROCESS_JOB};
+use veza_core::tracks::{DELETE_BLOBS_JOB, PROCESS_JOB, TracksConfig};
 use veza_core::{Ports, Services};
 
 use crate::secrets;
@@ -208,6 +208,8 @@ pub struct Edges {
     pub mailer: Arc<dyn Mailer>,
     pub scanner: Arc<dyn VirusScanner>,
     pub mail: MailConfig,
+    /// The upload limit and other track settings.
+    pub tracks: TracksConfig,
 }
 
 /// Core services over `store` and `edges`, with the in-process rate limiter and system clock.
@@ -248,7 +250,7 @@ pub fn services_with_clock(
     let mut config = AuthConfig::new(keys);
     config.hash_params = hash_params;
     config.mail = edges.mail;
-    Services::new(ports, config)
+    Services::new(ports, config, edges.tracks)
 }
 
 /// The background job runner with every job kind this build handles registered. Domains add
@@ -304,6 +306,7 @@ pub async fn prepare_with_clock(
         mailer: transport.mailer(),
         scanner,
         mail,
+        tracks: TracksConfig { max_upload_bytes: settings.max_upload_bytes },
     };
     Ok(services_with_clock(&store, edges, keys, hash_params, clock))
 }

@@ -16,7 +16,7 @@ use crate::profiles::{ProfileService, ProfileStore};
 use crate::rate_limit::RateLimiter;
 use crate::scan::VirusScanner;
 use crate::store::StoreHealth;
-use crate::tracks::{TrackService, TrackStore};
+use crate::tracks::{TrackService, TrackStore, TracksConfig};
 use crate::users::{UserService, UserStore};
 
 #[derive(Clone)]
@@ -61,7 +61,7 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(ports: Ports, config: AuthConfig) -> Self {
+    pub fn new(ports: Ports, config: AuthConfig, tracks: TracksConfig) -> Self {
         let audit = AuditLog::new(ports.audit.clone(), ports.clock.clone(), ports.ids.clone());
         // One password hasher (its worker threads and their memory) for the whole process.
         let users = UserService::new(ports.clone(), config.hash_params, audit.clone());
@@ -89,7 +89,7 @@ impl Services {
         let admin = AdminService::new(ports.clone(), users.clone(), audit.clone());
         let profiles = ProfileService::new(ports.clone());
         let privacy = PrivacyService::new(ports.clone(), users.clone(), audit.clone());
-        let tracks = TrackService::new(ports.clone());
+        let tracks = TrackService::new(ports.clone(), audit.clone(), tracks);
         Self {
             admin,
             auth,

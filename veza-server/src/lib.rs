@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -154,13 +154,42 @@ pub fn app(services: Services, config: &ServerConfig) -> Router {
         .fallback(|| async { Problem::not_found() })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(CatchPanicLayer::custom(telemetry::panic_response))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout));
+        .layer(axum::middleware::from_fn_with_state(config.request_timeout, deadline))
+        // A body that stops arriving is cut off after the same time without a byte.
+        .layer(RequestBodyTimeoutLayer::new(config.request_timeout));
     if !config.cors_origins.is_empty() {
         app = app.layer(cors(&config.cors_origins));
     }
     app.layer(axum::middleware::from_fn(telemetry::problem_for_bare_errors))
         .layer(trace)
         .layer(axum::middleware::from_fn(telemetry::request_id))
+}
+
+/// Bodies that are files: an upload of hundreds of mebibytes may take minutes, so these
+/// requests are bounded by the idle timeout of their body, not by a total deadline.
+fn is_file_upload(request: &Request) -> bool {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    content_type.is_some_and(|ct| {
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        essence.eq_ignore_ascii_case("multipart/form-data")
+            || essence.eq_ignore_ascii_case("application/offset+octet-stream")
+    })
+}
+
+/// Answers 408 to a request not answered within `limit` (file uploads excepted).
+async fn deadline(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if is_file_upload(&request) {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
 }
 
 fn cors(origins: &[HeaderValue]) -> CorsLayer {

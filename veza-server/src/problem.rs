@@ -293,6 +293,31 @@ impl From<TracksError> for Problem {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid_sort", Some(err.to_string()))
             }
             TracksError::BadPage(err) => err.into(),
+            TracksError::TooLarge { .. } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                Some(err.to_string()),
+            ),
+            TracksError::NotAudio => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                Some(err.to_string()),
+            ),
+            TracksError::EmptyFile => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_file", Some(err.to_string()))
+            }
+            TracksError::Infected { .. } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "infected", Some(err.to_string()))
+            }
+            TracksError::ScanFailed(cause) => {
+                tracing::error!(error = %cause, "upload refused: the virus scanner gave no verdict");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "scanner_unavailable",
+                    Some("Uploads cannot be checked for viruses right now; retry later.".into()),
+                )
+            }
+            TracksError::Blob(err) => Problem::internal(&err),
             TracksError::Store(err) => Problem::internal(&err),
         }
     }

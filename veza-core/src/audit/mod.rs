@@ -37,10 +37,12 @@ pub enum AuditAction {
     PasswordResetRequested,
     PasswordReset,
     EmailVerified,
+    /// The virus scanner flagged an upload; nothing was stored.
+    UploadInfected,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 21] = [
+    pub const ALL: [AuditAction; 22] = [
         AuditAction::Registered,
         AuditAction::Login,
         AuditAction::LoginFailed,
@@ -62,6 +64,7 @@ impl AuditAction {
         AuditAction::PasswordResetRequested,
         AuditAction::PasswordReset,
         AuditAction::EmailVerified,
+        AuditAction::UploadInfected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +90,7 @@ impl AuditAction {
             AuditAction::PasswordResetRequested => "auth.password_reset_requested",
             AuditAction::PasswordReset => "auth.password_reset",
             AuditAction::EmailVerified => "auth.email_verified",
+            AuditAction::UploadInfected => "track.upload_infected",
         }
     }
 

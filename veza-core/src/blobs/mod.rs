@@ -148,6 +148,13 @@ pub trait BlobStore: Send + Sync {
 
     /// Removes the object. Removing one that is not there is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+
+    /// Moves the object at `from` to `to`, replacing any object there; readers of `to` see
+    /// the old object or the new one, never a mix. Used to give a staged upload its
+    /// content-addressed name once it has been checked.
+    /// # Errors
+    /// `NotFound` if there is no object at `from`.
+    async fn rename(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError>;
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ macro_rules! blob_store_contract {
             a_stream_failing_midway_stores_nothing_and_keeps_the_old_object,
             an_abandoned_streamed_put_stores_nothing,
             racing_streamed_puts_to_one_key_leave_one_whole_object,
+            renaming_moves_the_object_and_replaces_the_target,
         ] $($fresh)+);
     };
 }
@@ -121,6 +122,20 @@ pub async fn deleting_removes_the_object_and_deleting_again_is_fine(store: Arc<d
     assert_eq!(store.head(&gone).await.unwrap(), None);
     store.delete(&gone).await.expect("deleting a missing blob is not an error");
     assert_eq!(read(&store, &kept, None).await, b"stay", "other keys are untouched");
+}
+
+pub async fn renaming_moves_the_object_and_replaces_the_target(store: Arc<dyn BlobStore>) {
+    let (staged, target) = (key("staged"), key("target"));
+    let nested = BlobKey::parse(&format!("contract/{}/ab/cd.bin", unique_tag("n"))).unwrap();
+    store.put(&target, Bytes::from_static(b"old target")).await.unwrap();
+    store.put(&staged, Bytes::from_static(b"checked")).await.unwrap();
+    store.rename(&staged, &target).await.unwrap();
+    assert_eq!(read(&store, &target, None).await, b"checked", "the target is replaced whole");
+    assert_eq!(store.head(&staged).await.unwrap(), None, "nothing stays at the old key");
+    store.rename(&target, &nested).await.expect("missing parent folders are no obstacle");
+    assert_eq!(read(&store, &nested, None).await, b"checked");
+    let missing = store.rename(&staged, &target).await;
+    assert!(matches!(missing, Err(BlobError::NotFound)), "{missing:?}");
 }
 
 pub async fn missing_keys_are_not_found(store: Arc<dyn BlobStore>) {

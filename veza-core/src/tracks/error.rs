@@ -1,5 +1,7 @@
 use crate::auth::FieldError;
+use crate::blobs::BlobError;
 use crate::pagination::PageError;
+use crate::scan::ScanError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,22 @@ pub enum TracksError {
     BadSort,
     #[error(transparent)]
     BadPage(#[from] PageError),
+    /// The upload exceeded the configured limit; refused as soon as it did.
+    #[error("the file is larger than the upload limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// The bytes are not MP3, FLAC, WAV, Ogg, AAC or M4A, whatever the client called them.
+    #[error("the file is not audio in a supported format (MP3, FLAC, WAV, OGG/Opus, AAC/M4A)")]
+    NotAudio,
+    #[error("the file is empty")]
+    EmptyFile,
+    /// The virus scanner flagged the upload; nothing was stored.
+    #[error("the file was flagged by the virus scanner ({signature})")]
+    Infected { signature: String },
+    /// The scanner could not vouch for the file, so it was not stored.
+    #[error(transparent)]
+    ScanFailed(#[from] ScanError),
+    #[error("blob storage failed")]
+    Blob(#[from] BlobError),
     #[error("storage failed")]
     Store(#[from] StoreError),
 }

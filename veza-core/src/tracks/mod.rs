@@ -10,6 +10,7 @@ mod model;
 mod ports;
 mod processing;
 mod service;
+mod upload;
 
 pub use cursor::TrackCursor;
 pub use error::TracksError;
@@ -20,4 +21,7 @@ pub use model::{
 };
 pub use ports::TrackStore;
 pub use processing::{TrackBlobRemover, TrackProcessor};
-pub use service::{DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, TrackListRequest, TrackService};
+pub use service::{
+    DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, TrackListRequest, TrackService, TracksConfig,
+};
+pub use upload::StoredOriginal;

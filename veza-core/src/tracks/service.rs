@@ -3,17 +3,19 @@
 use uuid::Uuid;
 
 use super::processing::{delete_blobs_payload, process_payload};
+use super::upload::{Inspection, Refusal, StoredOriginal, original_key};
 use super::{
     Bpm, Description, Genre, MusicalKey, NewTrack, SearchTerms, Tags, Title, Track, TrackChanges,
     TrackCursor, TrackPatch, TrackQuery, TrackSort, TrackStatus, TracksError, Visibility, Waveform,
 };
 use super::{TrackBlobRemover, TrackProcessor};
 use crate::Ports;
+use crate::audit::{Actor, AuditAction, AuditLog};
 use crate::auth::{FieldError, Principal};
-use crate::blobs::BlobKey;
+use crate::blobs::{BlobBody, BlobKey};
 use crate::jobs::NewJob;
-use crate::media::AudioFormat;
 use crate::pagination::{Page, PageRequest};
+use crate::scan::ScanVerdict;
 use crate::users::{Role, Username};
 
 /// Job kind that analyses a new track; payload `{"track_id":"<uuid>"}`.
@@ -35,9 +37,25 @@ pub struct NewTrackInput {
     /// Defaults to `public`.
     pub visibility: Option<String>,
     pub downloadable: bool,
-    pub blob: BlobKey,
-    pub format: AudioFormat,
-    pub size_bytes: u64,
+    pub original: StoredOriginal,
+}
+
+/// Limits of the track domain, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TracksConfig {
+    /// Largest original accepted (`VEZA_MAX_UPLOAD_BYTES`).
+    pub max_upload_bytes: u64,
+}
+
+impl TracksConfig {
+    /// API.md's default upload limit: 500 MiB.
+    pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
+}
+
+impl Default for TracksConfig {
+    fn default() -> Self {
+        Self { max_upload_bytes: Self::DEFAULT_MAX_UPLOAD_BYTES }
+    }
 }
 
 /// A list request as the client sent it.
@@ -95,11 +113,91 @@ fn track_job(kind: &str, payload: String, ports: &Ports) -> NewJob {
 #[derive(Clone)]
 pub struct TrackService {
     ports: Ports,
+    audit: AuditLog,
+    config: TracksConfig,
 }
 
 impl TrackService {
-    pub fn new(ports: Ports) -> Self {
-        Self { ports }
+    pub fn new(ports: Ports, audit: AuditLog, config: TracksConfig) -> Self {
+        Self { ports, audit, config }
+    }
+
+    pub fn config(&self) -> TracksConfig {
+        self.config
+    }
+
+    /// Receives an original for `actor`: streams `body` into a staging object, refusing it at
+    /// the first chunk over the upload limit or once its first bytes show it is not audio;
+    /// scans it; stores it under its content-addressed key. The body is never held whole.
+    ///
+    /// # Errors
+    /// `TooLarge`, `NotAudio`, `EmptyFile`, `Infected` (audited), `ScanFailed` (the scanner
+    /// could not vouch for it), `Blob`. In every case nothing is kept.
+    pub async fn store_original(
+        &self,
+        actor: &Actor,
+        body: BlobBody,
+    ) -> Result<StoredOriginal, TracksError> {
+        let blobs = &self.ports.blobs;
+        let staging = BlobKey::parse(&format!("staging/{}", self.ports.ids.new_id()))
+            .expect("uuids make valid keys");
+        let (body, inspection) = Inspection::wrap(body, self.config.max_upload_bytes);
+        let stored = blobs.put_stream(&staging, body).await;
+        let inspected = match (stored, inspection.refusal(), inspection.finish()) {
+            (Ok(_), None, Some(inspected)) => inspected,
+            (_, Some(refusal), _) => {
+                return Err(match refusal {
+                    Refusal::TooLarge { limit } => TracksError::TooLarge { limit },
+                    Refusal::NotAudio => TracksError::NotAudio,
+                    Refusal::Empty => TracksError::EmptyFile,
+                });
+            }
+            (Err(err), None, _) => return Err(err.into()),
+            (Ok(_), None, None) => unreachable!("a stored body was read to its end"),
+        };
+        let checked = async {
+            let content = blobs.get(&staging, None).await?.body;
+            match self.ports.scanner.scan(content).await? {
+                ScanVerdict::Clean => {}
+                ScanVerdict::Infected { signature } => {
+                    let mut event = actor.event(AuditAction::UploadInfected).detail(&signature);
+                    if let Some(id) = actor.user_id {
+                        event = event.target(id);
+                    }
+                    self.audit.record(event).await;
+                    return Err(TracksError::Infected { signature });
+                }
+            }
+            let key = original_key(&inspected);
+            blobs.rename(&staging, &key).await?;
+            Ok(key)
+        }
+        .await;
+        match checked {
+            Ok(blob) => Ok(StoredOriginal {
+                blob,
+                format: inspected.format,
+                size_bytes: inspected.size_bytes,
+                sha256: inspected.sha256,
+            }),
+            Err(err) => {
+                if let Err(cleanup) = blobs.delete(&staging).await {
+                    tracing::warn!(error = %cleanup, key = %staging, "staged upload not removed");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Removes an original no track was created for (the rest of its request was refused),
+    /// unless a track uses the same bytes.
+    pub async fn discard(&self, original: &StoredOriginal) {
+        let in_use = self.ports.tracks.track_blob_in_use(&original.blob).await;
+        if matches!(in_use, Ok(false))
+            && let Err(err) = self.ports.blobs.delete(&original.blob).await
+        {
+            tracing::warn!(error = %err, key = %original.blob, "unused original not removed");
+        }
     }
 
     /// The `PROCESS_JOB` handler over this service's ports.
@@ -117,8 +215,8 @@ impl TrackService {
         TrackBlobRemover { tracks: self.ports.tracks.clone(), blobs: self.ports.blobs.clone() }
     }
 
-    /// Records a track whose original is already stored, in `processing`, with its
-    /// processing job.
+    /// Records a track whose original `store_original` stored, in `processing`, with its
+    /// processing job. If the track cannot be created the original is discarded.
     ///
     /// # Errors
     /// `Invalid` listing every bad field; nothing is written then.
@@ -127,6 +225,15 @@ impl TrackService {
         owner: &Principal,
         input: NewTrackInput,
     ) -> Result<Track, TracksError> {
+        let original = input.original.clone();
+        let created = self.insert(owner, input).await;
+        if created.is_err() {
+            self.discard(&original).await;
+        }
+        created
+    }
+
+    async fn insert(&self, owner: &Principal, input: NewTrackInput) -> Result<Track, TracksError> {
         let mut errors = Vec::new();
         let title = collect(&mut errors, Title::parse(&input.title));
         let description =
@@ -162,9 +269,9 @@ impl TrackService {
             key,
             visibility,
             downloadable: input.downloadable,
-            size_bytes: input.size_bytes,
-            blob: input.blob,
-            format: input.format,
+            size_bytes: input.original.size_bytes,
+            blob: input.original.blob,
+            format: input.original.format,
             created_at: self.ports.clock.now(),
         };
         let job = track_job(PROCESS_JOB, process_payload(track.id), &self.ports);

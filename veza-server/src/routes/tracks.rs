@@ -4,24 +4,33 @@
 //! streaming are separate route groups.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::multipart::{Field, MultipartRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
+use veza_core::audit::Actor;
+use veza_core::blobs::{BlobBody, BlobError};
 use veza_core::pagination::Page;
-use veza_core::tracks::{COUNTS_BEFORE_ENGAGEMENT, Track, TrackListRequest, TrackPatch, Waveform};
+use veza_core::tracks::{
+    COUNTS_BEFORE_ENGAGEMENT, NewTrackInput, StoredOriginal, Track, TrackListRequest, TrackPatch,
+    Waveform,
+};
 
 use crate::AppState;
-use crate::extract::{Authenticated, Body, Path, Query};
+use crate::extract::{Authenticated, Body, Client, Path, Query};
 use crate::problem::Problem;
 
 pub fn router() -> OpenApiRouter<AppState> {
+    let (schemas, paths, list_and_upload) = routes!(list_tracks, upload_track);
     OpenApiRouter::new()
-        .routes(routes!(list_tracks))
+        // The upload limit is the core's, checked as the file streams in.
+        .routes((schemas, paths, list_and_upload.layer(DefaultBodyLimit::disable())))
         .routes(routes!(get_track, update_track, delete_track))
         .routes(routes!(waveform))
 }
@@ -281,4 +290,186 @@ async fn waveform(
 ) -> Result<Json<WaveformView>, Problem> {
     let viewer = viewer.map(|Authenticated(p)| p);
     Ok(Json(state.services.tracks.waveform(viewer.as_ref(), id).await?.into()))
+}
+
+/// Text parts of an upload form: more, or longer, is not a form but an attack.
+const MAX_FORM_FIELDS: usize = 16;
+const MAX_FORM_FIELD_BYTES: usize = 64 * 1024;
+
+/// The text parts of a track upload, as sent.
+#[derive(Debug, Default)]
+struct TrackForm {
+    title: Option<String>,
+    description: Option<String>,
+    genre: Option<String>,
+    tags: Option<String>,
+    visibility: Option<String>,
+    downloadable: Option<String>,
+    bpm: Option<String>,
+    key: Option<String>,
+}
+
+impl TrackForm {
+    /// Keeps one text part; unknown and repeated names are malformed requests.
+    fn set(&mut self, name: &str, value: String) -> Result<(), Problem> {
+        let slot = match name {
+            "title" => &mut self.title,
+            "description" => &mut self.description,
+            "genre" => &mut self.genre,
+            "tags" => &mut self.tags,
+            "visibility" => &mut self.visibility,
+            "downloadable" => &mut self.downloadable,
+            "bpm" => &mut self.bpm,
+            "key" => &mut self.key,
+            other => return Err(Problem::bad_request(format!("Unknown form field `{other}`."))),
+        };
+        if slot.replace(value).is_some() {
+            return Err(Problem::bad_request(format!("The form field `{name}` is repeated.")));
+        }
+        Ok(())
+    }
+
+    fn into_input(self, original: StoredOriginal) -> Result<NewTrackInput, Problem> {
+        let downloadable = match self.downloadable.as_deref().map(str::trim) {
+            None | Some("" | "false" | "0" | "off") => false,
+            Some("true" | "1" | "on") => true,
+            Some(_) => {
+                return Err(Problem::invalid(vec![veza_core::auth::FieldError::new(
+                    "downloadable",
+                    "must be true or false",
+                )]));
+            }
+        };
+        let bpm = match self.bpm.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
+                Problem::invalid(vec![veza_core::auth::FieldError::new(
+                    "bpm",
+                    "must be a whole number",
+                )])
+            })?),
+        };
+        Ok(NewTrackInput {
+            title: self.title.unwrap_or_default(),
+            description: self.description,
+            genre: self.genre,
+            tags: self.tags,
+            bpm,
+            key: self.key,
+            visibility: self.visibility,
+            downloadable,
+            original,
+        })
+    }
+}
+
+/// A text part, refused once it exceeds `MAX_FORM_FIELD_BYTES`.
+async fn text_part(mut field: Field<'_>) -> Result<String, Problem> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await? {
+        if bytes.len() + chunk.len() > MAX_FORM_FIELD_BYTES {
+            return Err(Problem::bad_request("A form field is longer than 64 KiB."));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| Problem::bad_request("A form field is not UTF-8."))
+}
+
+/// Streams the `file` part through the core's upload checks into the blob store. The part
+/// borrows the request, so its chunks cross a small channel to the core, which reads them
+/// as they come: at most a few chunks are in memory whatever the file's size.
+pub(crate) async fn receive_file(
+    state: &AppState,
+    actor: &Actor,
+    mut field: Field<'_>,
+) -> Result<StoredOriginal, Problem> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, BlobError>>(4);
+    let body = BlobBody::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    let forward = async move {
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    // The core stopped reading: it refused the file and says why.
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(err) => {
+                    let _ = tx.send(Err(BlobError::backend("the request body broke off"))).await;
+                    return Err(Problem::from(err));
+                }
+            }
+        }
+    };
+    let (forwarded, stored) =
+        tokio::join!(forward, state.services.tracks.store_original(actor, body));
+    // A body that broke off is the client's error, whatever the store made of it.
+    forwarded?;
+    Ok(stored?)
+}
+
+/// Upload a track: multipart with the audio in the part `file` and the metadata in text
+/// parts. The file is recognised by its bytes (MP3, FLAC, WAV, OGG Vorbis/Opus, AAC/M4A),
+/// refused as soon as it exceeds the upload limit, scanned for viruses when a scanner is
+/// configured, and stored once per content; the track starts `processing`.
+#[utoipa::path(post, path = "/", tag = "tracks", security(("bearer" = [])),
+    request_body(content_type = "multipart/form-data", description = "Part `file`: the audio; \
+        text parts `title` (required), `description`, `genre`, `tags` (comma-separated), \
+        `visibility` (`public` by default), `downloadable` (`true`/`false`), `bpm`, `key`"),
+    responses(
+        (status = 201, body = TrackView, description = "The track, `processing`"),
+        (status = 400, body = Problem, description = "No `file` part, two of them, an unknown field, or a malformed body"),
+        (status = 401, body = Problem),
+        (status = 413, body = Problem, description = "payload_too_large: over VEZA_MAX_UPLOAD_BYTES"),
+        (status = 415, body = Problem, description = "unsupported_media_type: not audio in a supported format"),
+        (status = 422, body = Problem, description = "validation_failed, empty_file, or infected (nothing stored)"),
+        (status = 503, body = Problem, description = "scanner_unavailable"),
+    ))]
+async fn upload_track(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<TrackView>), Problem> {
+    let mut multipart = multipart?;
+    let actor = Actor::user(principal.user.id, client);
+    let (mut form, mut original, mut fields) = (TrackForm::default(), None, 0);
+    let received = async {
+        while let Some(field) = multipart.next_field().await? {
+            fields += 1;
+            if fields > MAX_FORM_FIELDS {
+                return Err(Problem::bad_request("Too many form fields."));
+            }
+            match field.name() {
+                Some("file") if original.is_some() => {
+                    return Err(Problem::bad_request("Send exactly one part named `file`."));
+                }
+                Some("file") => original = Some(receive_file(&state, &actor, field).await?),
+                Some(name) => {
+                    let name = name.to_owned();
+                    form.set(&name, text_part(field).await?)?;
+                }
+                None => return Err(Problem::bad_request("A form part has no name.")),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(problem) = received {
+        if let Some(original) = &original {
+            state.services.tracks.discard(original).await;
+        }
+        return Err(problem);
+    }
+    let original = original.ok_or_else(|| Problem::bad_request("The part `file` is missing."))?;
+    let input = match form.into_input(original.clone()) {
+        Ok(input) => input,
+        Err(problem) => {
+            state.services.tracks.discard(&original).await;
+            return Err(problem);
+        }
+    };
+    let track = state.services.tracks.create(&principal, input).await?;
+    Ok((StatusCode::CREATED, Json(track.into())))
 }
