@@ -1,16 +1,13 @@
 //! `/api/v1/tracks`: lists, search, visibility, edits, deletion and waveforms over HTTP.
 //! Tracks are uploaded through `POST /tracks`, then processed by the real job runner.
 
-use reqwest::multipart::{Form, Part};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 use veza_core::users::{CreateUser, Role};
 
-use crate::support::{PASSWORD, TestServer, Tokens, expect_json, expect_problem};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/audio");
+use crate::support::{PASSWORD, TestServer, Tokens, audio_fixture, expect_json, expect_problem};
 
 struct Upload<'a> {
     title: &'a str,
@@ -32,35 +29,17 @@ impl<'a> Upload<'a> {
 
 /// Uploads the 2-second MP3 fixture through `POST /tracks` with this metadata.
 async fn upload(server: &TestServer, by: &Tokens, track: Upload<'_>) -> String {
-    let bytes = std::fs::read(format!("{FIXTURES}/tone-2s.mp3")).expect("fixture");
-    let mut form = Form::new()
-        .text("title", track.title.to_owned())
-        .text("visibility", track.visibility.to_owned())
-        .part("file", Part::bytes(bytes).file_name("tone-2s.mp3"));
+    let mut fields = vec![("title", track.title), ("visibility", track.visibility)];
     for (name, value) in
         [("genre", track.genre), ("tags", track.tags), ("description", track.description)]
     {
-        if let Some(value) = value {
-            form = form.text(name, value.to_owned());
-        }
+        fields.extend(value.map(|value| (name, value)));
     }
-    let response = server
-        .request(Method::POST, "/api/v1/tracks")
-        .bearer_auth(&by.access)
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload");
+    let response =
+        server.upload_track(by, "tone-2s.mp3", audio_fixture("tone-2s.mp3"), &fields).await;
     let track = expect_json(response, StatusCode::CREATED).await;
     assert_eq!(track["status"], "processing");
     track["id"].as_str().unwrap().to_owned()
-}
-
-/// Runs every due job (processing, blob removal) to completion.
-async fn run_jobs(server: &TestServer) {
-    let runner = veza_cli::wiring::job_runner(&server.services);
-    let (_keep, mut shutdown) = tokio::sync::watch::channel(false);
-    while runner.run_one(&mut shutdown).await.expect("job store").is_some() {}
 }
 
 async fn get(server: &TestServer, path: &str, by: Option<&Tokens>) -> Response {
@@ -107,7 +86,7 @@ async fn a_processed_track_is_listed_with_its_facts_and_waveform() {
     .await;
     assert!(item_ids(&list(&server, "").await).is_empty(), "processing tracks are not listed");
 
-    run_jobs(&server).await;
+    server.run_jobs().await;
 
     let track = expect_json(get(&server, &path, None).await, StatusCode::OK).await;
     let keys: BTreeSet<&str> = track.as_object().unwrap().keys().map(String::as_str).collect();
@@ -162,7 +141,7 @@ async fn private_tracks_are_404_to_others_and_unlisted_ones_are_reachable_only_b
     let mallory = server.register_as("mallory").await;
     let private = upload(&server, &alice, Upload::with("Secret", "private")).await;
     let unlisted = upload(&server, &alice, Upload::with("Hidden", "unlisted")).await;
-    run_jobs(&server).await;
+    server.run_jobs().await;
 
     for by in [None, Some(&mallory)] {
         let response = get(&server, &format!("/api/v1/tracks/{private}"), by).await;
@@ -195,7 +174,7 @@ async fn lists_filter_search_sort_and_page_and_refuse_bad_parameters() {
     let piano = Upload { description: Some("a quiet nocturne"), ..Upload::public("Amber") };
     let piano = upload(&server, &bob, piano).await;
     let third = upload(&server, &bob, Upload::public("Cobalt")).await;
-    run_jobs(&server).await;
+    server.run_jobs().await;
 
     assert_eq!(
         item_ids(&list(&server, "").await),
@@ -306,7 +285,7 @@ async fn the_owner_or_an_admin_deletes_a_track_and_its_original_goes_with_a_job(
     let admin = server.login_ok("root").await;
     let first = upload(&server, &alice, Upload::public("One")).await;
     let second = upload(&server, &alice, Upload::with("Two", "private")).await;
-    run_jobs(&server).await;
+    server.run_jobs().await;
     let principal = server.services.auth.authenticate(&alice.access).await.unwrap();
     let blob =
         server.services.tracks.get(Some(&principal), first.parse().unwrap()).await.unwrap().blob;
@@ -332,7 +311,7 @@ async fn the_owner_or_an_admin_deletes_a_track_and_its_original_goes_with_a_job(
 
     let blobs = veza_cli::wiring::blobs(&server.settings).unwrap();
     assert!(blobs.head(&blob).await.unwrap().is_some(), "removed by the job, not the request");
-    run_jobs(&server).await;
+    server.run_jobs().await;
     assert_eq!(blobs.head(&blob).await.unwrap(), None);
 }
 
@@ -349,7 +328,7 @@ async fn search_ranks_public_tracks_and_refuses_what_it_cannot_search() {
     let passing = upload(&server, &alice, passing).await;
     let hidden = upload(&server, &alice, Upload::with("Dawn Secret", "private")).await;
     upload(&server, &alice, Upload::public("Unrelated")).await;
-    run_jobs(&server).await;
+    server.run_jobs().await;
 
     let found =
         expect_json(get(&server, "/api/v1/search?q=dawn", None).await, StatusCode::OK).await;
