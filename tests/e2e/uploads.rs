@@ -314,3 +314,103 @@ async fn an_infected_upload_is_422_audited_and_not_stored() {
         .await;
     expect_json(clean, StatusCode::CREATED).await;
 }
+
+async fn upload_version(
+    server: &TestServer,
+    by: &Tokens,
+    id: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
+    server
+        .request(reqwest::Method::POST, &format!("/api/v1/tracks/{id}/versions"))
+        .bearer_auth(&by.access)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_new_version_is_served_once_processed_and_all_go_with_the_track() {
+    let server = TestServer::start().await;
+    let ana = server.register_as("ana").await;
+    let bob = server.register_as("bob").await;
+    let created =
+        server.upload_track(&ana, "v1.mp3", audio_fixture("tone-2s.mp3"), &[("title", "Demo")]);
+    let id =
+        expect_json(created.await, StatusCode::CREATED).await["id"].as_str().unwrap().to_owned();
+    server.run_jobs().await;
+
+    let flac = audio_fixture("tone-2s.flac");
+    let added = upload_version(&server, &ana, &id, "v2.flac", flac.clone()).await;
+    let added = expect_json(added, StatusCode::CREATED).await;
+    assert_eq!((added["number"].as_u64(), added["format"].as_str()), (Some(2), Some("flac")));
+    assert_eq!(added["size_bytes"], flac.len());
+    let serving = track(&server, &id, &ana).await;
+    assert_eq!(
+        (serving["status"].as_str(), serving["size_bytes"].as_u64()),
+        (Some("processing"), Some(flac.len() as u64))
+    );
+
+    server.run_jobs().await;
+    let ready = track(&server, &id, &ana).await;
+    assert_eq!(
+        (ready["status"].as_str(), ready["codec"].as_str()),
+        (Some("ready"), Some("flac")),
+        "{ready}"
+    );
+
+    let versions = server.get_as(&format!("/api/v1/tracks/{id}/versions"), &bob.access).await;
+    let versions = expect_json(versions, StatusCode::OK).await;
+    let numbers: Vec<u64> = versions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 1]);
+    assert_eq!(versions["next_cursor"], Value::Null);
+    let paged = server.get_as(&format!("/api/v1/tracks/{id}/versions?limit=1"), &ana.access).await;
+    assert!(expect_json(paged, StatusCode::OK).await["next_cursor"].is_string());
+
+    // Someone else's track: 403 when visible; nothing is kept of the refused file.
+    let stranger = upload_version(&server, &bob, &id, "x.mp3", audio_fixture("tone-2s.mp3")).await;
+    expect_problem(stranger, StatusCode::FORBIDDEN, "forbidden").await;
+    let pdf =
+        upload_version(&server, &ana, &id, "x.mp3", b"%PDF-1.7 not audio at all".to_vec()).await;
+    expect_problem(pdf, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    let missing = server
+        .request(reqwest::Method::POST, &format!("/api/v1/tracks/{id}/versions"))
+        .bearer_auth(&ana.access)
+        .multipart(reqwest::multipart::Form::new().text("title", "x"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(missing, StatusCode::BAD_REQUEST, "malformed_request").await;
+    let unknown = upload_version(
+        &server,
+        &ana,
+        &uuid::Uuid::now_v7().to_string(),
+        "x.mp3",
+        audio_fixture("tone-2s.mp3"),
+    )
+    .await;
+    expect_problem(unknown, StatusCode::NOT_FOUND, "not_found").await;
+    let versions = server.get_as(&format!("/api/v1/tracks/{id}/versions"), &ana.access).await;
+    assert_eq!(expect_json(versions, StatusCode::OK).await["items"].as_array().unwrap().len(), 2);
+
+    let deleted = server
+        .request(reqwest::Method::DELETE, &format!("/api/v1/tracks/{id}"))
+        .bearer_auth(&ana.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    server.run_jobs().await;
+    assert_eq!(stored_files(&server), Vec::<PathBuf>::new(), "every version's file is removed");
+    let gone = server.get_as(&format!("/api/v1/tracks/{id}/versions"), &ana.access).await;
+    expect_problem(gone, StatusCode::NOT_FOUND, "not_found").await;
+}

@@ -157,7 +157,7 @@ async fn a_deleted_tracks_original_is_removed_by_its_job() {
         max_attempts: NewJob::MAX_ATTEMPTS,
         created_at: now(),
     };
-    assert!(rig.store.delete_track(id, &removal).await.unwrap());
+    assert!(rig.store.delete_track(id, std::slice::from_ref(&removal)).await.unwrap());
     let queued = rig.store.list_jobs(Some(JobStatus::Queued), PageRequest::first(100));
     let job = queued.await.unwrap().into_iter().find(|j| j.id == removal.id).unwrap();
     let remover = TrackBlobRemover { tracks: rig.store.clone(), blobs: rig.blobs.clone() };

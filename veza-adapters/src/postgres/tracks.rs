@@ -11,11 +11,12 @@ use uuid::Uuid;
 use veza_core::blobs::BlobKey;
 use veza_core::jobs::NewJob;
 use veza_core::media::{AudioAnalysis, AudioFormat};
+use veza_core::pagination::PageRequest;
 use veza_core::store::StoreError;
 use veza_core::tracks::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, RankedTrack, SearchTerms, Tags, Title, Track,
-    TrackChanges, TrackCursor, TrackFacts, TrackOwner, TrackQuery, TrackSort, TrackStatus,
-    TrackStore, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, RankedTrack, SearchTerms, Tags,
+    Title, Track, TrackChanges, TrackCursor, TrackFacts, TrackOwner, TrackQuery, TrackSort,
+    TrackStatus, TrackStore, TrackVersion, Visibility, Waveform,
 };
 use veza_core::users::{DisplayName, Username};
 
@@ -224,10 +225,75 @@ async fn insert(conn: &mut PgConnection, track: &NewTrack) -> Result<(), StoreEr
     .bind(track.blob.as_str())
     .bind(track.format.extension())
     .bind(track.created_at)
-    .execute(conn)
+    .execute(&mut *conn)
     .await
-    .map(drop)
-    .map_err(pg_error)
+    .map_err(pg_error)?;
+    let first = NewTrackVersion {
+        id: track.id,
+        track_id: track.id,
+        blob: track.blob.clone(),
+        format: track.format,
+        size_bytes: track.size_bytes,
+        created_at: track.created_at,
+    };
+    insert_version(conn, &first, 1).await.map(drop)
+}
+
+macro_rules! version_columns {
+    () => {
+        "id, track_id, number, blob_key, format, size_bytes, created_at"
+    };
+}
+
+#[derive(FromRow)]
+struct VersionRow {
+    id: Uuid,
+    track_id: Uuid,
+    number: i32,
+    blob_key: String,
+    format: String,
+    size_bytes: i64,
+    created_at: OffsetDateTime,
+}
+
+impl TryFrom<VersionRow> for TrackVersion {
+    type Error = StoreError;
+
+    fn try_from(row: VersionRow) -> Result<Self, StoreError> {
+        Ok(TrackVersion {
+            id: row.id,
+            track_id: row.track_id,
+            number: u32::try_from(row.number).map_err(|_| unknown("version number"))?,
+            blob: BlobKey::parse(&row.blob_key).map_err(StoreError::backend)?,
+            format: AudioFormat::from_extension(&row.format).ok_or_else(|| unknown("format"))?,
+            size_bytes: u64::try_from(row.size_bytes).map_err(|_| unknown("size"))?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+async fn insert_version(
+    conn: &mut PgConnection,
+    version: &NewTrackVersion,
+    number: u32,
+) -> Result<TrackVersion, StoreError> {
+    sqlx::query_as::<_, VersionRow>(concat!(
+        "INSERT INTO track_versions (",
+        version_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        version_columns!()
+    ))
+    .bind(version.id)
+    .bind(version.track_id)
+    .bind(i32::try_from(number).map_err(StoreError::backend)?)
+    .bind(version.blob.as_str())
+    .bind(version.format.extension())
+    .bind(wide(version.size_bytes)?)
+    .bind(version.created_at)
+    .fetch_one(conn)
+    .await
+    .map_err(pg_error)?
+    .try_into()
 }
 
 #[async_trait]
@@ -323,13 +389,15 @@ impl TrackStore for PgStore {
     async fn mark_track_ready(
         &self,
         id: Uuid,
+        blob: &BlobKey,
         analysis: &AudioAnalysis,
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError> {
         let changed = sqlx::query(
             "UPDATE tracks SET status = 'ready', failure_reason = NULL, duration_ms = $2, \
              sample_rate = $3, channels = $4, bitrate = $5, codec = $6, peaks = $7, \
-             samples_per_peak = $8, updated_at = $9, version = version + 1 WHERE id = $1",
+             samples_per_peak = $8, updated_at = $9, version = version + 1 \
+             WHERE id = $1 AND blob_key = $10",
         )
         .bind(id)
         .bind(wide(analysis.duration_ms)?)
@@ -340,6 +408,7 @@ impl TrackStore for PgStore {
         .bind(Waveform::of(analysis).peaks_to_bytes())
         .bind(wide(analysis.samples_per_peak)?)
         .bind(now)
+        .bind(blob.as_str())
         .execute(self.pool())
         .await
         .map_err(pg_error)?
@@ -350,17 +419,20 @@ impl TrackStore for PgStore {
     async fn mark_track_failed(
         &self,
         id: Uuid,
+        blob: &BlobKey,
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError> {
         let changed = sqlx::query(
             "UPDATE tracks SET status = 'failed', failure_reason = $2, duration_ms = NULL, \
              sample_rate = NULL, channels = NULL, bitrate = NULL, codec = NULL, peaks = NULL, \
-             samples_per_peak = NULL, updated_at = $3, version = version + 1 WHERE id = $1",
+             samples_per_peak = NULL, updated_at = $3, version = version + 1 \
+             WHERE id = $1 AND blob_key = $4",
         )
         .bind(id)
         .bind(reason)
         .bind(now)
+        .bind(blob.as_str())
         .execute(self.pool())
         .await
         .map_err(pg_error)?
@@ -386,7 +458,89 @@ impl TrackStore for PgStore {
         .transpose()
     }
 
-    async fn delete_track(&self, id: Uuid, job: &NewJob) -> Result<bool, StoreError> {
+    async fn add_track_version(
+        &self,
+        version: &NewTrackVersion,
+        job: &NewJob,
+        now: OffsetDateTime,
+    ) -> Result<Option<TrackVersion>, StoreError> {
+        let mut tx = self.pool().begin().await.map_err(pg_error)?;
+        // The update locks the track row: concurrent adds to one track take numbers in turn.
+        let changed = sqlx::query(
+            "UPDATE tracks SET blob_key = $2, format = $3, size_bytes = $4, \
+             status = 'processing', failure_reason = NULL, duration_ms = NULL, \
+             sample_rate = NULL, channels = NULL, bitrate = NULL, codec = NULL, peaks = NULL, \
+             samples_per_peak = NULL, updated_at = $5, version = version + 1 WHERE id = $1",
+        )
+        .bind(version.track_id)
+        .bind(version.blob.as_str())
+        .bind(version.format.extension())
+        .bind(wide(version.size_bytes)?)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(pg_error)?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        let number: i32 = sqlx::query_scalar(
+            "SELECT coalesce(max(number), 0) + 1 FROM track_versions WHERE track_id = $1",
+        )
+        .bind(version.track_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(pg_error)?;
+        let number = u32::try_from(number).map_err(|_| unknown("version number"))?;
+        let added = insert_version(&mut tx, version, number).await?;
+        enqueue_in(&mut *tx, job).await?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(Some(added))
+    }
+
+    async fn track_versions(
+        &self,
+        track_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Vec<TrackVersion>, StoreError> {
+        sqlx::query_as::<_, VersionRow>(concat!(
+            "SELECT ",
+            version_columns!(),
+            " FROM track_versions WHERE track_id = $1 AND ($2::uuid IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(track_id)
+        .bind(page.after)
+        .bind(i64::from(page.fetch_limit()))
+        .fetch_all(self.pool())
+        .await
+        .map_err(pg_error)?
+        .into_iter()
+        .map(TrackVersion::try_from)
+        .collect()
+    }
+
+    async fn track_version(
+        &self,
+        track_id: Uuid,
+        number: u32,
+    ) -> Result<Option<TrackVersion>, StoreError> {
+        let Ok(number) = i32::try_from(number) else { return Ok(None) };
+        sqlx::query_as::<_, VersionRow>(concat!(
+            "SELECT ",
+            version_columns!(),
+            " FROM track_versions WHERE track_id = $1 AND number = $2"
+        ))
+        .bind(track_id)
+        .bind(number)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(pg_error)?
+        .map(TrackVersion::try_from)
+        .transpose()
+    }
+
+    async fn delete_track(&self, id: Uuid, jobs: &[NewJob]) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await.map_err(pg_error)?;
         let deleted = sqlx::query("DELETE FROM tracks WHERE id = $1")
             .bind(id)
@@ -395,14 +549,16 @@ impl TrackStore for PgStore {
             .map_err(pg_error)?
             .rows_affected();
         if deleted > 0 {
-            enqueue_in(&mut *tx, job).await?;
+            for job in jobs {
+                enqueue_in(&mut *tx, job).await?;
+            }
         }
         tx.commit().await.map_err(pg_error)?;
         Ok(deleted > 0)
     }
 
     async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tracks WHERE blob_key = $1)")
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM track_versions WHERE blob_key = $1)")
             .bind(key.as_str())
             .fetch_one(self.pool())
             .await

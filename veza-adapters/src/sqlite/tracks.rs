@@ -10,11 +10,12 @@ use uuid::Uuid;
 use veza_core::blobs::BlobKey;
 use veza_core::jobs::NewJob;
 use veza_core::media::{AudioAnalysis, AudioFormat};
+use veza_core::pagination::PageRequest;
 use veza_core::store::StoreError;
 use veza_core::tracks::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, RankedTrack, SearchTerms, Tags, Title, Track,
-    TrackChanges, TrackCursor, TrackFacts, TrackOwner, TrackQuery, TrackSort, TrackStatus,
-    TrackStore, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, RankedTrack, SearchTerms, Tags,
+    Title, Track, TrackChanges, TrackCursor, TrackFacts, TrackOwner, TrackQuery, TrackSort,
+    TrackStatus, TrackStore, TrackVersion, Visibility, Waveform,
 };
 use veza_core::users::{DisplayName, Username};
 
@@ -140,7 +141,54 @@ fn insert(tx: &Transaction<'_>, track: &NewTrack) -> rusqlite::Result<()> {
         track.format.extension(),
         created,
     ])?;
+    insert_version(
+        tx,
+        &NewTrackVersion {
+            id: track.id,
+            track_id: track.id,
+            blob: track.blob.clone(),
+            format: track.format,
+            size_bytes: track.size_bytes,
+            created_at: track.created_at,
+        },
+        1,
+    )
+}
+
+const VERSION_COLUMNS: &str = "id, track_id, number, blob_key, format, size_bytes, created_at";
+
+fn insert_version(
+    tx: &Transaction<'_>,
+    version: &NewTrackVersion,
+    number: u32,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO track_versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?
+    .execute(params![
+        version.id.to_string(),
+        version.track_id.to_string(),
+        number,
+        version.blob.as_str(),
+        version.format.extension(),
+        wide(version.size_bytes)?,
+        time_text::format(version.created_at),
+    ])?;
     Ok(())
+}
+
+fn version_from_row(row: &Row<'_>) -> rusqlite::Result<TrackVersion> {
+    let blob: String = row.get(3)?;
+    let format: String = row.get(4)?;
+    Ok(TrackVersion {
+        id: uuid_at(row, 0)?,
+        track_id: uuid_at(row, 1)?,
+        number: row.get(2)?,
+        blob: BlobKey::parse(&blob).map_err(|e| conversion(3, e))?,
+        format: AudioFormat::from_extension(&format).ok_or_else(|| invalid(4, "format"))?,
+        size_bytes: unsigned(row, 5)?.ok_or_else(|| invalid(5, "size"))?,
+        created_at: time_at(row, 6)?,
+    })
 }
 
 fn list(conn: &Connection, query: &TrackQuery) -> rusqlite::Result<Vec<RankedTrack>> {
@@ -259,10 +307,11 @@ impl TrackStore for SqliteStore {
     async fn mark_track_ready(
         &self,
         id: Uuid,
+        blob: &BlobKey,
         analysis: &AudioAnalysis,
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError> {
-        let analysis = analysis.clone();
+        let (analysis, blob) = (analysis.clone(), blob.as_str().to_owned());
         self.write(move |tx| {
             let peaks = Waveform::of(&analysis).peaks_to_bytes();
             let changed = tx
@@ -270,7 +319,7 @@ impl TrackStore for SqliteStore {
                     "UPDATE tracks SET status = 'ready', failure_reason = NULL, \
                      duration_ms = ?2, sample_rate = ?3, channels = ?4, bitrate = ?5, \
                      codec = ?6, peaks = ?7, samples_per_peak = ?8, updated_at = ?9, \
-                     version = version + 1 WHERE id = ?1",
+                     version = version + 1 WHERE id = ?1 AND blob_key = ?10",
                 )?
                 .execute(params![
                     id.to_string(),
@@ -282,6 +331,7 @@ impl TrackStore for SqliteStore {
                     peaks,
                     wide(analysis.samples_per_peak)?,
                     time_text::format(now),
+                    blob,
                 ])?;
             if changed == 0 { Ok(None) } else { track_by_id(tx, id) }
         })
@@ -291,19 +341,20 @@ impl TrackStore for SqliteStore {
     async fn mark_track_failed(
         &self,
         id: Uuid,
+        blob: &BlobKey,
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError> {
-        let reason = reason.to_owned();
+        let (reason, blob) = (reason.to_owned(), blob.as_str().to_owned());
         self.write(move |tx| {
             let changed = tx
                 .prepare_cached(
                     "UPDATE tracks SET status = 'failed', failure_reason = ?2, \
                      duration_ms = NULL, sample_rate = NULL, channels = NULL, bitrate = NULL, \
                      codec = NULL, peaks = NULL, samples_per_peak = NULL, updated_at = ?3, \
-                     version = version + 1 WHERE id = ?1",
+                     version = version + 1 WHERE id = ?1 AND blob_key = ?4",
                 )?
-                .execute(params![id.to_string(), reason, time_text::format(now)])?;
+                .execute(params![id.to_string(), reason, time_text::format(now), blob])?;
             if changed == 0 { Ok(None) } else { track_by_id(tx, id) }
         })
         .await
@@ -326,12 +377,96 @@ impl TrackStore for SqliteStore {
         .await
     }
 
-    async fn delete_track(&self, id: Uuid, job: &NewJob) -> Result<bool, StoreError> {
-        let job = job.clone();
+    async fn add_track_version(
+        &self,
+        version: &NewTrackVersion,
+        job: &NewJob,
+        now: OffsetDateTime,
+    ) -> Result<Option<TrackVersion>, StoreError> {
+        let (version, job) = (version.clone(), job.clone());
+        self.write(move |tx| {
+            let track_id = version.track_id.to_string();
+            // The single writer serialises adds, so the next number is taken race-free.
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE tracks SET blob_key = ?2, format = ?3, size_bytes = ?4, \
+                     status = 'processing', failure_reason = NULL, duration_ms = NULL, \
+                     sample_rate = NULL, channels = NULL, bitrate = NULL, codec = NULL, \
+                     peaks = NULL, samples_per_peak = NULL, updated_at = ?5, \
+                     version = version + 1 WHERE id = ?1",
+                )?
+                .execute(params![
+                    track_id,
+                    version.blob.as_str(),
+                    version.format.extension(),
+                    wide(version.size_bytes)?,
+                    time_text::format(now),
+                ])?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            let number: u32 = tx
+                .prepare_cached(
+                    "SELECT coalesce(max(number), 0) + 1 FROM track_versions WHERE track_id = ?1",
+                )?
+                .query_row([&track_id], |row| row.get(0))?;
+            insert_version(tx, &version, number)?;
+            enqueue_in(tx, &job)?;
+            tx.prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM track_versions WHERE id = ?1"
+            ))?
+            .query_row([version.id.to_string()], version_from_row)
+            .map(Some)
+        })
+        .await
+    }
+
+    async fn track_versions(
+        &self,
+        track_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Vec<TrackVersion>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM track_versions \
+                 WHERE track_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+            ))?
+            .query_map(
+                params![
+                    track_id.to_string(),
+                    page.after.map(|id| id.to_string()),
+                    page.fetch_limit()
+                ],
+                version_from_row,
+            )?
+            .collect()
+        })
+        .await
+    }
+
+    async fn track_version(
+        &self,
+        track_id: Uuid,
+        number: u32,
+    ) -> Result<Option<TrackVersion>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM track_versions WHERE track_id = ?1 AND number = ?2"
+            ))?
+            .query_row(params![track_id.to_string(), number], version_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn delete_track(&self, id: Uuid, jobs: &[NewJob]) -> Result<bool, StoreError> {
+        let jobs = jobs.to_vec();
         self.write(move |tx| {
             let deleted = tx.execute("DELETE FROM tracks WHERE id = ?1", [id.to_string()])?;
             if deleted > 0 {
-                enqueue_in(tx, &job)?;
+                for job in &jobs {
+                    enqueue_in(tx, job)?;
+                }
             }
             Ok(deleted > 0)
         })
@@ -341,7 +476,7 @@ impl TrackStore for SqliteStore {
     async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError> {
         let key = key.as_str().to_owned();
         self.read(move |conn| {
-            conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM tracks WHERE blob_key = ?1)")?
+            conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM track_versions WHERE blob_key = ?1)")?
                 .query_row([key], |row| row.get(0))
         })
         .await

@@ -12,8 +12,9 @@ use crate::media::{AudioAnalysis, AudioFormat};
 use crate::pagination::PageRequest;
 use crate::store::AccountStore;
 use crate::tracks::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, RankedTrack, SearchTerms, Tags, Title, Track,
-    TrackChanges, TrackQuery, TrackSort, TrackStatus, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, RankedTrack, SearchTerms, Tags,
+    Title, Track, TrackChanges, TrackQuery, TrackSort, TrackStatus, TrackVersion, Visibility,
+    Waveform,
 };
 use crate::users::User;
 
@@ -33,6 +34,9 @@ macro_rules! track_store_contract {
             concurrent_edits_of_different_fields_all_land,
             processing_marks_a_track_ready_with_its_facts_or_failed_with_a_reason,
             deleting_a_track_enqueues_its_blob_removal_once,
+            a_new_version_is_served_and_numbered_after_the_last,
+            racing_versions_take_distinct_numbers_and_the_last_is_served,
+            an_analysis_of_a_replaced_original_is_ignored,
         ] $($fresh)+);
     };
 }
@@ -92,7 +96,11 @@ async fn queued_jobs(store: &Arc<dyn AccountStore>) -> Vec<Uuid> {
 /// Inserts `track` and makes it ready.
 async fn ready(store: &Arc<dyn AccountStore>, track: NewTrack) -> Track {
     store.insert_track(&track, &job("track.process")).await.expect("insert track");
-    store.mark_track_ready(track.id, &analysis(), now()).await.unwrap().expect("track exists")
+    store
+        .mark_track_ready(track.id, &track.blob, &analysis(), now())
+        .await
+        .unwrap()
+        .expect("track exists")
 }
 
 fn query(sort: TrackSort) -> TrackQuery {
@@ -180,7 +188,7 @@ pub async fn lists_hold_only_public_ready_tracks_matching_the_filters(
     store.insert_track(&new_track(&alice, "Processing"), &job("track.process")).await.unwrap();
     let failed = new_track(&alice, "Failed");
     store.insert_track(&failed, &job("track.process")).await.unwrap();
-    store.mark_track_failed(failed.id, "the audio is damaged", now()).await.unwrap();
+    store.mark_track_failed(failed.id, &failed.blob, "the audio is damaged", now()).await.unwrap();
 
     let all = store.list_tracks(&query(TrackSort::Recent)).await.unwrap();
     assert_eq!(ranked_ids(&all), [house.id, techno.id], "newest first, listed only");
@@ -283,7 +291,8 @@ pub async fn processing_marks_a_track_ready_with_its_facts_or_failed_with_a_reas
     let good = new_track(&user, "Good");
     store.insert_track(&good, &job("track.process")).await.unwrap();
 
-    let done = store.mark_track_ready(good.id, &analysis(), now()).await.unwrap().unwrap();
+    let done =
+        store.mark_track_ready(good.id, &good.blob, &analysis(), now()).await.unwrap().unwrap();
 
     assert_eq!(done.status, TrackStatus::Ready);
     assert_eq!(done.failure_reason, None);
@@ -300,16 +309,22 @@ pub async fn processing_marks_a_track_ready_with_its_facts_or_failed_with_a_reas
 
     let bad = new_track(&user, "Bad");
     store.insert_track(&bad, &job("track.process")).await.unwrap();
-    let failed =
-        store.mark_track_failed(bad.id, "the audio is damaged: truncated", now()).await.unwrap();
+    let failed = store
+        .mark_track_failed(bad.id, &bad.blob, "the audio is damaged: truncated", now())
+        .await
+        .unwrap();
     let failed = failed.unwrap();
     assert_eq!(failed.status, TrackStatus::Failed);
     assert_eq!(failed.failure_reason.as_deref(), Some("the audio is damaged: truncated"));
     assert_eq!(failed.facts.duration_ms, None);
     assert_eq!(store.track_waveform(bad.id).await.unwrap(), None);
 
-    assert_eq!(store.mark_track_ready(Uuid::now_v7(), &analysis(), now()).await.unwrap(), None);
-    assert_eq!(store.mark_track_failed(Uuid::now_v7(), "x", now()).await.unwrap(), None);
+    let missing = Uuid::now_v7();
+    assert_eq!(
+        store.mark_track_ready(missing, &good.blob, &analysis(), now()).await.unwrap(),
+        None
+    );
+    assert_eq!(store.mark_track_failed(missing, &good.blob, "x", now()).await.unwrap(), None);
 }
 
 pub async fn deleting_a_track_enqueues_its_blob_removal_once(store: Arc<dyn AccountStore>) {
@@ -327,18 +342,131 @@ pub async fn deleting_a_track_enqueues_its_blob_removal_once(store: Arc<dyn Acco
     store.insert_track(&twin, &twin_job).await.unwrap();
     assert!(store.track_blob_in_use(&track.blob).await.unwrap());
 
-    assert!(store.delete_track(track.id, &removal).await.unwrap());
+    assert!(store.delete_track(track.id, std::slice::from_ref(&removal)).await.unwrap());
 
     assert!(store.track_blob_in_use(&track.blob).await.unwrap(), "the twin still uses it");
-    assert!(store.delete_track(twin.id, &job("track.delete_blobs")).await.unwrap());
+    assert!(store.delete_track(twin.id, &[job("track.delete_blobs")]).await.unwrap());
     assert!(!store.track_blob_in_use(&track.blob).await.unwrap());
 
     assert_eq!(store.track_by_id(track.id).await.unwrap(), None);
     let again = job("track.delete_blobs");
-    assert!(!store.delete_track(track.id, &again).await.unwrap());
+    assert!(!store.delete_track(track.id, std::slice::from_ref(&again)).await.unwrap());
     let queued = queued_jobs(&store).await;
     assert_eq!(queued.len(), 4, "two processings, two removals, none for the second delete");
     assert!(queued.contains(&removal.id) && !queued.contains(&again.id));
+}
+
+fn new_version(track: &NewTrack, name: &str, format: AudioFormat) -> NewTrackVersion {
+    NewTrackVersion {
+        id: Uuid::now_v7(),
+        track_id: track.id,
+        blob: BlobKey::parse(&format!(
+            "tracks/{}-{name}.{}",
+            track.id.simple(),
+            format.extension()
+        ))
+        .unwrap(),
+        format,
+        size_bytes: 999,
+        created_at: now(),
+    }
+}
+
+async fn all_versions(store: &Arc<dyn AccountStore>, track: Uuid) -> Vec<TrackVersion> {
+    store.track_versions(track, PageRequest::first(100)).await.unwrap()
+}
+
+pub async fn a_new_version_is_served_and_numbered_after_the_last(store: Arc<dyn AccountStore>) {
+    let user = owner(&store, "versions").await;
+    let track = new_track(&user, "Demo");
+    let before = ready(&store, track.clone()).await;
+    let first = all_versions(&store, track.id).await;
+    assert_eq!(first.len(), 1, "the original is version 1");
+    assert_eq!((first[0].id, first[0].number, &first[0].blob), (track.id, 1, &track.blob));
+    assert_eq!((first[0].format, first[0].size_bytes), (AudioFormat::Mp3, 1234));
+
+    let second = new_version(&track, "v2", AudioFormat::Flac);
+    let process = job("track.process");
+    let added = store.add_track_version(&second, &process, now()).await.unwrap().unwrap();
+
+    assert_eq!((added.id, added.number, &added.blob), (second.id, 2, &second.blob));
+    let served = store.track_by_id(track.id).await.unwrap().unwrap();
+    assert_eq!(
+        (&served.blob, served.format, served.size_bytes),
+        (&second.blob, AudioFormat::Flac, 999)
+    );
+    assert_eq!(served.status, TrackStatus::Processing, "the new original is analysed again");
+    assert_eq!(served.facts, Default::default());
+    assert_eq!(store.track_waveform(track.id).await.unwrap(), None);
+    assert_eq!(served.version, before.version + 1);
+    assert_eq!(served.title, before.title, "metadata stays");
+    assert!(queued_jobs(&store).await.contains(&process.id));
+    let listed = all_versions(&store, track.id).await;
+    assert_eq!(listed.iter().map(|v| v.number).collect::<Vec<_>>(), [2, 1], "newest first");
+    let page = store.track_versions(track.id, PageRequest::first(1)).await.unwrap();
+    assert_eq!(page.len(), 2, "a page fetches one more row than its limit");
+    let rest = PageRequest { limit: 1, after: Some(page[0].id) };
+    assert_eq!(store.track_versions(track.id, rest).await.unwrap()[0].number, 1);
+    assert_eq!(store.track_version(track.id, 1).await.unwrap().unwrap().blob, track.blob);
+    assert_eq!(store.track_version(track.id, 3).await.unwrap(), None);
+    assert!(store.track_blob_in_use(&track.blob).await.unwrap(), "older versions keep theirs");
+
+    let orphan =
+        NewTrackVersion { track_id: Uuid::now_v7(), ..new_version(&track, "x", AudioFormat::Mp3) };
+    let nothing = store.add_track_version(&orphan, &job("track.process"), now()).await.unwrap();
+    assert_eq!(nothing, None);
+    assert_eq!(store.track_version(orphan.track_id, 1).await.unwrap(), None);
+
+    assert!(store.delete_track(track.id, &[job("track.delete_blobs")]).await.unwrap());
+    assert!(all_versions(&store, track.id).await.is_empty(), "versions go with the track");
+    assert!(!store.track_blob_in_use(&track.blob).await.unwrap());
+    assert!(!store.track_blob_in_use(&second.blob).await.unwrap());
+}
+
+pub async fn racing_versions_take_distinct_numbers_and_the_last_is_served(
+    store: Arc<dyn AccountStore>,
+) {
+    let user = owner(&store, "race-v").await;
+    let track = new_track(&user, "Raced");
+    store.insert_track(&track, &job("track.process")).await.unwrap();
+
+    let adds = (0..8).map(|i| {
+        let store = Arc::clone(&store);
+        let version = new_version(&track, &format!("r{i}"), AudioFormat::Wav);
+        tokio::spawn(async move {
+            store.add_track_version(&version, &job("track.process"), now()).await.unwrap().unwrap()
+        })
+    });
+    let mut added = Vec::new();
+    for add in adds {
+        added.push(add.await.unwrap());
+    }
+
+    let mut numbers: Vec<u32> = added.iter().map(|v| v.number).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (2..=9).collect::<Vec<_>>());
+    let last = added.iter().max_by_key(|v| v.number).unwrap();
+    let served = store.track_by_id(track.id).await.unwrap().unwrap();
+    assert_eq!(served.blob, last.blob, "the track serves the highest number");
+    assert_eq!(all_versions(&store, track.id).await.len(), 9);
+}
+
+pub async fn an_analysis_of_a_replaced_original_is_ignored(store: Arc<dyn AccountStore>) {
+    let user = owner(&store, "stale").await;
+    let track = new_track(&user, "Replaced");
+    store.insert_track(&track, &job("track.process")).await.unwrap();
+    let second = new_version(&track, "v2", AudioFormat::Ogg);
+    store.add_track_version(&second, &job("track.process"), now()).await.unwrap().unwrap();
+
+    let stale = store.mark_track_ready(track.id, &track.blob, &analysis(), now()).await.unwrap();
+    assert_eq!(stale, None, "version 1's analysis finished after version 2 arrived");
+    let stale = store.mark_track_failed(track.id, &track.blob, "late", now()).await.unwrap();
+    assert_eq!(stale, None);
+    let served = store.track_by_id(track.id).await.unwrap().unwrap();
+    assert_eq!((served.status, served.failure_reason), (TrackStatus::Processing, None));
+
+    let current = store.mark_track_ready(track.id, &second.blob, &analysis(), now()).await.unwrap();
+    assert_eq!(current.unwrap().status, TrackStatus::Ready);
 }
 
 fn search(q: &str) -> TrackQuery {
@@ -410,7 +538,7 @@ pub async fn search_finds_words_in_title_owner_tags_and_description_ranked(
         "the index follows edits"
     );
     let removal = job("track.delete_blobs");
-    store.delete_track(in_tags.id, &removal).await.unwrap();
+    store.delete_track(in_tags.id, std::slice::from_ref(&removal)).await.unwrap();
     assert_eq!(ranked_ids(&found(&store, "nocturne").await), [in_description.id]);
 }
 

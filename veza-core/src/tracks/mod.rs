@@ -15,9 +15,9 @@ mod upload;
 pub use cursor::TrackCursor;
 pub use error::TracksError;
 pub use model::{
-    Bpm, COUNTS_BEFORE_ENGAGEMENT, Description, Genre, MusicalKey, NewTrack, RankedTrack,
-    SearchTerms, Tags, Title, Track, TrackChanges, TrackFacts, TrackOwner, TrackPatch, TrackQuery,
-    TrackSort, TrackStatus, Visibility, Waveform,
+    Bpm, COUNTS_BEFORE_ENGAGEMENT, Description, Genre, MusicalKey, NewTrack, NewTrackVersion,
+    RankedTrack, SearchTerms, Tags, Title, Track, TrackChanges, TrackFacts, TrackOwner, TrackPatch,
+    TrackQuery, TrackSort, TrackStatus, TrackVersion, Visibility, Waveform,
 };
 pub use ports::TrackStore;
 pub use processing::{TrackBlobRemover, TrackProcessor};

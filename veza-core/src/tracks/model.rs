@@ -356,6 +356,31 @@ pub struct NewTrack {
     pub created_at: OffsetDateTime,
 }
 
+/// One stored original of a track. The first is recorded with the track (its id is the
+/// track's); each upload to `/versions` adds the next number and becomes the one served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackVersion {
+    pub id: Uuid,
+    pub track_id: Uuid,
+    /// 1, 2, … in upload order.
+    pub number: u32,
+    pub blob: BlobKey,
+    pub format: AudioFormat,
+    pub size_bytes: u64,
+    pub created_at: OffsetDateTime,
+}
+
+/// A version to add; the store numbers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTrackVersion {
+    pub id: Uuid,
+    pub track_id: Uuid,
+    pub blob: BlobKey,
+    pub format: AudioFormat,
+    pub size_bytes: u64,
+    pub created_at: OffsetDateTime,
+}
+
 /// A metadata edit as the client sent it: `None` leaves a field alone, `Some(None)` clears an
 /// optional one. Values are raw and parsed by the service.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

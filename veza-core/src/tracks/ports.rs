@@ -2,18 +2,21 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{NewTrack, RankedTrack, Track, TrackChanges, TrackQuery, Waveform};
+use super::{
+    NewTrack, NewTrackVersion, RankedTrack, Track, TrackChanges, TrackQuery, TrackVersion, Waveform,
+};
 use crate::blobs::BlobKey;
 use crate::jobs::NewJob;
 use crate::media::AudioAnalysis;
+use crate::pagination::PageRequest;
 use crate::store::StoreError;
 
 /// Persistence of tracks. Every method is one atomic operation; updates bump `version` and
 /// write only what they name, so concurrent edits of different fields all land.
 #[async_trait]
 pub trait TrackStore: Send + Sync {
-    /// Inserts the track in `processing` and enqueues `job` (its processing) in the same
-    /// transaction: both are written or neither.
+    /// Inserts the track in `processing`, its version 1 (id: the track's) over its original,
+    /// and enqueues `job` (its processing) in the same transaction: all are written or none.
     /// # Errors
     /// A backend error (an unknown owner included); nothing is written then.
     async fn insert_track(&self, track: &NewTrack, job: &NewJob) -> Result<Track, StoreError>;
@@ -35,30 +38,60 @@ pub trait TrackStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError>;
 
-    /// Records a successful analysis: `ready`, its facts and waveform, no failure reason.
-    /// `None` if no such track (deleted while processing).
+    /// Records a successful analysis of `blob`: `ready`, its facts and waveform, no failure
+    /// reason. `None`, writing nothing, if there is no such track (deleted while processing)
+    /// or it no longer serves `blob` (a newer version arrived meanwhile).
     async fn mark_track_ready(
         &self,
         id: Uuid,
+        blob: &BlobKey,
         analysis: &AudioAnalysis,
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError>;
 
-    /// Records a failed analysis: `failed` with `reason`. `None` if no such track.
+    /// Records a failed analysis of `blob`: `failed` with `reason`. `None` as for
+    /// `mark_track_ready`.
     async fn mark_track_failed(
         &self,
         id: Uuid,
+        blob: &BlobKey,
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError>;
 
+    /// Adds `version` as the track's newest (numbered after the last, even under concurrent
+    /// adds), makes the track serve it — original, format and size replaced, back to
+    /// `processing` with its facts and waveform cleared — and enqueues `job` (its processing),
+    /// all in one transaction. `None` (nothing written) if there is no such track.
+    async fn add_track_version(
+        &self,
+        version: &NewTrackVersion,
+        job: &NewJob,
+        now: OffsetDateTime,
+    ) -> Result<Option<TrackVersion>, StoreError>;
+
+    /// The track's versions, newest first, strictly older than `page`'s cursor, at most
+    /// `page.fetch_limit()`.
+    async fn track_versions(
+        &self,
+        track_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Vec<TrackVersion>, StoreError>;
+
+    /// Version `number` of the track; `None` if there is none.
+    async fn track_version(
+        &self,
+        track_id: Uuid,
+        number: u32,
+    ) -> Result<Option<TrackVersion>, StoreError>;
+
     /// The waveform measured at processing; `None` if no such track or it is not ready.
     async fn track_waveform(&self, id: Uuid) -> Result<Option<Waveform>, StoreError>;
 
-    /// Deletes the track and enqueues `job` (the removal of its blobs) in the same
-    /// transaction; `false` (and no job) if there was no such track.
-    async fn delete_track(&self, id: Uuid, job: &NewJob) -> Result<bool, StoreError>;
+    /// Deletes the track with its versions and enqueues `jobs` (the removal of their blobs)
+    /// in the same transaction; `false` (and no job) if there was no such track.
+    async fn delete_track(&self, id: Uuid, jobs: &[NewJob]) -> Result<bool, StoreError>;
 
-    /// Whether any track still has `key` as its original.
+    /// Whether any version of any track still has `key` as its original.
     async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError>;
 }

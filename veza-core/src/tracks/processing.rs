@@ -49,15 +49,16 @@ impl JobHandler for TrackProcessor {
         let id = field(&job.payload, "track_id")
             .and_then(|id| Uuid::try_parse(id).ok())
             .ok_or_else(|| format!("malformed payload {:?}", job.payload))?;
+        let Some(track) = self.tracks.track_by_id(id).await.map_err(|e| e.to_string())? else {
+            return Ok(()); // deleted while queued
+        };
+        let blob = &track.blob;
         let fail = |reason: String| async move {
             self.tracks
-                .mark_track_failed(id, &reason, self.clock.now())
+                .mark_track_failed(id, blob, &reason, self.clock.now())
                 .await
                 .map(drop)
                 .map_err(|e| e.to_string())
-        };
-        let Some(track) = self.tracks.track_by_id(id).await.map_err(|e| e.to_string())? else {
-            return Ok(()); // deleted while queued
         };
         if track.status != TrackStatus::Processing {
             return Ok(()); // a previous attempt finished it
@@ -74,7 +75,7 @@ impl JobHandler for TrackProcessor {
         match analysis {
             Ok(Ok(analysis)) => self
                 .tracks
-                .mark_track_ready(id, &analysis, self.clock.now())
+                .mark_track_ready(id, blob, &analysis, self.clock.now())
                 .await
                 .map(drop)
                 .map_err(|e| e.to_string()),

@@ -5,8 +5,9 @@ use uuid::Uuid;
 use super::processing::{delete_blobs_payload, process_payload};
 use super::upload::{Inspection, Refusal, StoredOriginal, original_key};
 use super::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, SearchTerms, Tags, Title, Track, TrackChanges,
-    TrackCursor, TrackPatch, TrackQuery, TrackSort, TrackStatus, TracksError, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, SearchTerms, Tags, Title,
+    Track, TrackChanges, TrackCursor, TrackPatch, TrackQuery, TrackSort, TrackStatus, TrackVersion,
+    TracksError, Visibility, Waveform,
 };
 use super::{TrackBlobRemover, TrackProcessor};
 use crate::Ports;
@@ -14,7 +15,7 @@ use crate::audit::{Actor, AuditAction, AuditLog};
 use crate::auth::{FieldError, Principal};
 use crate::blobs::{BlobBody, BlobKey};
 use crate::jobs::NewJob;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{MAX_LIMIT, Page, PageRequest};
 use crate::scan::ScanVerdict;
 use crate::users::{Role, Username};
 
@@ -339,6 +340,15 @@ impl TrackService {
         Ok(Page { items: rows.into_iter().map(|r| r.track).collect(), next_cursor })
     }
 
+    /// The track if `owner` owns it.
+    ///
+    /// # Errors
+    /// `NotFound` if the caller may not see it, `Forbidden` if it may but does not own it.
+    pub async fn owned(&self, owner: &Principal, id: Uuid) -> Result<Track, TracksError> {
+        let track = self.get(Some(owner), id).await?;
+        if track.owner.id == owner.user.id { Ok(track) } else { Err(TracksError::Forbidden) }
+    }
+
     async fn owner_id(&self, ident: &str) -> Result<Option<Uuid>, TracksError> {
         if let Ok(id) = Uuid::try_parse(ident) {
             return Ok(Some(id));
@@ -358,10 +368,7 @@ impl TrackService {
         id: Uuid,
         patch: TrackPatch,
     ) -> Result<Track, TracksError> {
-        let track = self.get(Some(editor), id).await?;
-        if track.owner.id != editor.user.id {
-            return Err(TracksError::Forbidden);
-        }
+        self.owned(editor, id).await?;
         let mut errors = Vec::new();
         let changes = TrackChanges {
             title: patch.title.and_then(|t| collect(&mut errors, Title::parse(&t))),
@@ -388,7 +395,7 @@ impl TrackService {
         self.ports.tracks.update_track(id, &changes, now).await?.ok_or(TracksError::NotFound)
     }
 
-    /// Deletes the track (owner or admin); its blobs are removed by a job.
+    /// Deletes the track (owner or admin); the blobs of all its versions are removed by jobs.
     ///
     /// # Errors
     /// `NotFound` if the caller may not see it, `Forbidden` if it may but is not allowed.
@@ -397,12 +404,82 @@ impl TrackService {
         if track.owner.id != caller.user.id && !is_admin(caller) {
             return Err(TracksError::Forbidden);
         }
-        let job = track_job(DELETE_BLOBS_JOB, delete_blobs_payload(&track.blob), &self.ports);
-        if self.ports.tracks.delete_track(id, &job).await? {
+        let mut keys = vec![track.blob];
+        let mut page = PageRequest::first(MAX_LIMIT);
+        loop {
+            let versions = self.ports.tracks.track_versions(id, page).await?;
+            let page_of = Page::from_rows(versions, page, |v| v.id);
+            keys.extend(page_of.items.iter().map(|v| v.blob.clone()));
+            match page_of.items.last() {
+                Some(last) if page_of.next_cursor.is_some() => {
+                    page = PageRequest { limit: MAX_LIMIT, after: Some(last.id) };
+                }
+                _ => break,
+            }
+        }
+        keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        keys.dedup();
+        let jobs: Vec<NewJob> = keys
+            .iter()
+            .map(|key| track_job(DELETE_BLOBS_JOB, delete_blobs_payload(key), &self.ports))
+            .collect();
+        if self.ports.tracks.delete_track(id, &jobs).await? {
             Ok(())
         } else {
             Err(TracksError::NotFound)
         }
+    }
+
+    /// Makes `original` (from `store_original`) the track's newest version, served from now
+    /// on once processed; older versions stay downloadable by the owner. Owner only.
+    ///
+    /// # Errors
+    /// `NotFound` if the caller may not see the track, `Forbidden` if it may but does not
+    /// own it. The original is discarded on any error.
+    pub async fn add_version(
+        &self,
+        owner: &Principal,
+        id: Uuid,
+        original: StoredOriginal,
+    ) -> Result<TrackVersion, TracksError> {
+        let added = async {
+            self.owned(owner, id).await?;
+            let version = NewTrackVersion {
+                id: self.ports.ids.new_id(),
+                track_id: id,
+                blob: original.blob.clone(),
+                format: original.format,
+                size_bytes: original.size_bytes,
+                created_at: self.ports.clock.now(),
+            };
+            let job = track_job(PROCESS_JOB, process_payload(id), &self.ports);
+            let now = self.ports.clock.now();
+            self.ports
+                .tracks
+                .add_track_version(&version, &job, now)
+                .await?
+                .ok_or(TracksError::NotFound)
+        }
+        .await;
+        if added.is_err() {
+            self.discard(&original).await;
+        }
+        added
+    }
+
+    /// The versions of a track the viewer may see, newest first.
+    ///
+    /// # Errors
+    /// `NotFound` if not visible, `BadPage` for a bad limit or cursor.
+    pub async fn versions(
+        &self,
+        viewer: Option<&Principal>,
+        id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<TrackVersion>, TracksError> {
+        self.get(viewer, id).await?;
+        let rows = self.ports.tracks.track_versions(id, page).await?;
+        Ok(Page::from_rows(rows, page, |v| v.id))
     }
 
     /// The waveform of a ready track the viewer may see.

@@ -19,11 +19,11 @@ use veza_core::blobs::{BlobBody, BlobError};
 use veza_core::pagination::Page;
 use veza_core::tracks::{
     COUNTS_BEFORE_ENGAGEMENT, NewTrackInput, StoredOriginal, Track, TrackListRequest, TrackPatch,
-    Waveform,
+    TrackVersion, Waveform,
 };
 
 use crate::AppState;
-use crate::extract::{Authenticated, Body, Client, Path, Query};
+use crate::extract::{Authenticated, Body, Client, PageQuery, Path, Query};
 use crate::problem::Problem;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,6 +33,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes((schemas, paths, list_and_upload.layer(DefaultBodyLimit::disable())))
         .routes(routes!(get_track, update_track, delete_track))
         .routes(routes!(waveform))
+        .routes({
+            let (schemas, paths, versions) = routes!(list_versions, add_version);
+            (schemas, paths, versions.layer(DefaultBodyLimit::disable()))
+        })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -409,6 +413,48 @@ pub(crate) async fn receive_file(
     Ok(stored?)
 }
 
+/// Reads a multipart upload: exactly one `file` part, streamed through `receive_file`, and
+/// text parts handed to `text` as they come. If anything is refused after the file was
+/// stored, the file is discarded: a refused request keeps nothing.
+async fn receive_form(
+    state: &AppState,
+    actor: &Actor,
+    mut multipart: Multipart,
+    mut text: impl FnMut(&str, String) -> Result<(), Problem>,
+) -> Result<StoredOriginal, Problem> {
+    let (mut original, mut fields) = (None, 0);
+    let received = async {
+        while let Some(field) = multipart.next_field().await? {
+            fields += 1;
+            if fields > MAX_FORM_FIELDS {
+                return Err(Problem::bad_request("Too many form fields."));
+            }
+            match field.name().map(str::to_owned) {
+                Some(name) if name == "file" => {
+                    if original.is_some() {
+                        return Err(Problem::bad_request("Send exactly one part named `file`."));
+                    }
+                    original = Some(receive_file(state, actor, field).await?);
+                }
+                Some(name) => text(&name, text_part(field).await?)?,
+                None => return Err(Problem::bad_request("A form part has no name.")),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match (received, original) {
+        (Ok(()), Some(original)) => Ok(original),
+        (Ok(()), None) => Err(Problem::bad_request("The part `file` is missing.")),
+        (Err(problem), original) => {
+            if let Some(original) = &original {
+                state.services.tracks.discard(original).await;
+            }
+            Err(problem)
+        }
+    }
+}
+
 /// Upload a track: multipart with the audio in the part `file` and the metadata in text
 /// parts. The file is recognised by its bytes (MP3, FLAC, WAV, OGG Vorbis/Opus, AAC/M4A),
 /// refused as soon as it exceeds the upload limit, scanned for viruses when a scanner is
@@ -432,37 +478,10 @@ async fn upload_track(
     Authenticated(principal): Authenticated,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<TrackView>), Problem> {
-    let mut multipart = multipart?;
     let actor = Actor::user(principal.user.id, client);
-    let (mut form, mut original, mut fields) = (TrackForm::default(), None, 0);
-    let received = async {
-        while let Some(field) = multipart.next_field().await? {
-            fields += 1;
-            if fields > MAX_FORM_FIELDS {
-                return Err(Problem::bad_request("Too many form fields."));
-            }
-            match field.name() {
-                Some("file") if original.is_some() => {
-                    return Err(Problem::bad_request("Send exactly one part named `file`."));
-                }
-                Some("file") => original = Some(receive_file(&state, &actor, field).await?),
-                Some(name) => {
-                    let name = name.to_owned();
-                    form.set(&name, text_part(field).await?)?;
-                }
-                None => return Err(Problem::bad_request("A form part has no name.")),
-            }
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(problem) = received {
-        if let Some(original) = &original {
-            state.services.tracks.discard(original).await;
-        }
-        return Err(problem);
-    }
-    let original = original.ok_or_else(|| Problem::bad_request("The part `file` is missing."))?;
+    let mut form = TrackForm::default();
+    let original =
+        receive_form(&state, &actor, multipart?, |name, value| form.set(name, value)).await?;
     let input = match form.into_input(original.clone()) {
         Ok(input) => input,
         Err(problem) => {
@@ -472,4 +491,93 @@ async fn upload_track(
     };
     let track = state.services.tracks.create(&principal, input).await?;
     Ok((StatusCode::CREATED, Json(track.into())))
+}
+
+/// One stored original of a track; the newest is the one served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackVersionView {
+    id: Uuid,
+    /// 1 for the first upload, then one more per new version.
+    number: u32,
+    /// `mp3`, `flac`, `wav`, `ogg`, `aac` or `m4a`, from the bytes.
+    format: &'static str,
+    size_bytes: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl From<TrackVersion> for TrackVersionView {
+    fn from(version: TrackVersion) -> Self {
+        Self {
+            id: version.id,
+            number: version.number,
+            format: version.format.extension(),
+            size_bytes: version.size_bytes,
+            created_at: version.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackVersionList {
+    items: Vec<TrackVersionView>,
+    next_cursor: Option<String>,
+}
+
+/// The versions of a track the caller may see, newest first.
+#[utoipa::path(get, path = "/{id}/versions", tag = "tracks",
+    params(("id" = Uuid, Path, description = "Track id"), PageQuery),
+    responses(
+        (status = 200, body = TrackVersionList),
+        (status = 400, body = Problem, description = "invalid_pagination"),
+        (status = 404, body = Problem),
+    ))]
+async fn list_versions(
+    State(state): State<AppState>,
+    viewer: Option<Authenticated>,
+    Path(id): Path<Uuid>,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<TrackVersionList>, Problem> {
+    let viewer = viewer.map(|Authenticated(p)| p);
+    let page = state.services.tracks.versions(viewer.as_ref(), id, page.page()?).await?;
+    Ok(Json(TrackVersionList {
+        items: page.items.into_iter().map(TrackVersionView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Upload a new version of a track (owner only): multipart with the audio in the part
+/// `file`, checked like a first upload. The track serves it once processed (it is
+/// `processing` again meanwhile); older versions stay downloadable by the owner.
+#[utoipa::path(post, path = "/{id}/versions", tag = "tracks", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Track id")),
+    request_body(content_type = "multipart/form-data", description = "Part `file`: the audio"),
+    responses(
+        (status = 201, body = TrackVersionView),
+        (status = 400, body = Problem, description = "No `file` part, two, or another part"),
+        (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "forbidden: not the owner"),
+        (status = 404, body = Problem),
+        (status = 413, body = Problem, description = "payload_too_large"),
+        (status = 415, body = Problem, description = "unsupported_media_type"),
+        (status = 422, body = Problem, description = "empty_file or infected (nothing stored)"),
+        (status = 503, body = Problem, description = "scanner_unavailable"),
+    ))]
+async fn add_version(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<Uuid>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<TrackVersionView>), Problem> {
+    let multipart = multipart?;
+    // Refuse before receiving a file the caller could not attach anyway.
+    state.services.tracks.owned(&principal, id).await?;
+    let actor = Actor::user(principal.user.id, client);
+    let original = receive_form(&state, &actor, multipart, |name, _| {
+        Err(Problem::bad_request(format!("Unexpected form field `{name}`: send only `file`.")))
+    })
+    .await?;
+    let version = state.services.tracks.add_version(&principal, id, original).await?;
+    Ok((StatusCode::CREATED, Json(version.into())))
 }
