@@ -99,7 +99,7 @@ async fn deleting_an_account_needs_its_password_and_erases_it() {
     follow(&server, &ana, "bob_del").await;
     follow(&server, &bob, "ana_del").await;
     upload_avatar(&server, &ana.access, PNG.to_vec(), "a.png", "image/png").await;
-    assert_eq!(avatar_files(&server).len(), 1);
+    assert_eq!(avatar_files(&server).await.len(), 1);
 
     let wrong =
         delete_me(&server, &ana.access, json!({"password": "not the password at all"})).await;
@@ -128,7 +128,7 @@ async fn deleting_an_account_needs_its_password_and_erases_it() {
         (bob_now["followers_count"].clone(), bob_now["following_count"].clone()),
         (json!(0), json!(0))
     );
-    assert!(avatar_files(&server).is_empty(), "the avatar file is deleted");
+    assert!(avatar_files(&server).await.is_empty(), "the avatar file is deleted");
 
     let trail = server
         .services
@@ -168,7 +168,7 @@ async fn an_avatar_shared_with_another_account_survives_the_deletion() {
     let response = upload_avatar(&server, &bob.access, PNG.to_vec(), "b.png", "image/png").await;
     let url =
         expect_json(response, StatusCode::OK).await["avatar_url"].as_str().unwrap().to_owned();
-    assert_eq!(avatar_files(&server).len(), 1, "the same bytes are stored once");
+    assert_eq!(avatar_files(&server).await.len(), 1, "the same bytes are stored once");
     let done = delete_me(&server, &ana.access, json!({"password": PASSWORD})).await;
     assert_eq!(done.status(), StatusCode::NO_CONTENT);
     let image = server.request(Method::GET, &url).send().await.unwrap();
@@ -189,4 +189,33 @@ async fn guessing_the_deletion_password_is_rate_limited() {
     assert!(limited.headers().contains_key("retry-after"));
     expect_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     assert_eq!(profile_of(&server, "ana_guess").await["id"], ana.user_id, "not deleted");
+}
+
+#[tokio::test]
+async fn deleting_an_account_removes_its_audio_but_not_a_file_another_account_shares() {
+    let server = TestServer::start().await;
+    let ana = server.register_as("ana_audio").await;
+    let bob = server.register_as("bob_audio").await;
+    let mp3 = crate::support::audio_fixture("tone-2s.mp3");
+    let flac = crate::support::audio_fixture("tone-2s.flac");
+    let mine = server.upload_track(&ana, "a.flac", flac, &[("title", "Mine")]).await;
+    let mine = expect_json(mine, StatusCode::CREATED).await["id"].as_str().unwrap().to_owned();
+    let shared = server.upload_track(&ana, "s.mp3", mp3.clone(), &[("title", "Shared")]).await;
+    expect_json(shared, StatusCode::CREATED).await;
+    let bobs = server.upload_track(&bob, "b.mp3", mp3, &[("title", "Bob's")]).await;
+    let bobs = expect_json(bobs, StatusCode::CREATED).await["id"].as_str().unwrap().to_owned();
+    server.run_jobs().await;
+    assert_eq!(server.blob_keys().await.len(), 2, "flac, and one mp3 for both accounts");
+
+    let done = delete_me(&server, &ana.access, json!({"password": PASSWORD})).await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    server.run_jobs().await;
+
+    let keys = server.blob_keys().await;
+    assert_eq!(keys.len(), 1, "ana's own file is gone: {keys:?}");
+    assert!(keys[0].ends_with(".mp3"), "bob's copy of the shared bytes stays: {keys:?}");
+    let gone = server.request(Method::GET, &format!("/api/v1/tracks/{mine}")).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    let kept = server.request(Method::GET, &format!("/api/v1/tracks/{bobs}")).send().await.unwrap();
+    assert_eq!(expect_json(kept, StatusCode::OK).await["status"], "ready");
 }

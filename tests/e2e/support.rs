@@ -183,6 +183,12 @@ impl TestServer {
             .expect("upload")
     }
 
+    /// Every key in the server's blob store (files or S3), sorted.
+    pub async fn blob_keys(&self) -> Vec<String> {
+        let blobs = veza_cli::wiring::open_blobs(&self.settings).expect("blob store");
+        blobs.keys(None).await.expect("list blobs")
+    }
+
     /// Runs every due job (processing, blob removal, …) to completion, as a worker would.
     pub async fn run_jobs(&self) {
         let runner = veza_cli::wiring::job_runner(&self.services);

@@ -4,7 +4,6 @@
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::support::{Options, TestServer, Tokens, audio_fixture, expect_json, expect_problem};
@@ -41,20 +40,6 @@ fn wav_2s() -> Vec<u8> {
 async fn track(server: &TestServer, id: &str, by: &Tokens) -> Value {
     let response = server.get_as(&format!("/api/v1/tracks/{id}"), &by.access).await;
     expect_json(response, StatusCode::OK).await
-}
-
-/// Every file under the server's blob directory (empty when blobs live elsewhere).
-fn stored_files(server: &TestServer) -> Vec<PathBuf> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() { walk(&path, found) } else { found.push(path) }
-        }
-    }
-    let mut found = Vec::new();
-    walk(&server.data_dir().join("blobs"), &mut found);
-    found
 }
 
 /// No track of `by` exists: a refusal created none (a track created in `processing` would
@@ -138,7 +123,7 @@ async fn bytes_that_are_not_audio_are_415_whatever_the_name_and_nothing_is_store
             .await;
     }
     assert_no_track_for(&server, &ana).await;
-    assert_eq!(stored_files(&server), Vec::<PathBuf>::new());
+    assert_eq!(server.blob_keys().await, Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -164,7 +149,7 @@ async fn an_empty_file_is_422_and_a_missing_title_keeps_nothing() {
     expect_problem(bad_bpm, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
     assert_no_track_for(&server, &ana).await;
-    assert_eq!(stored_files(&server), Vec::<PathBuf>::new());
+    assert_eq!(server.blob_keys().await, Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -188,7 +173,7 @@ async fn malformed_forms_are_400_and_keep_nothing() {
             .await
             .unwrap();
         expect_problem(response, StatusCode::BAD_REQUEST, "malformed_request").await;
-        assert_eq!(stored_files(&server), Vec::<PathBuf>::new(), "{what}");
+        assert_eq!(server.blob_keys().await, Vec::<String>::new(), "{what}");
     }
     let json = server
         .request(reqwest::Method::POST, "/api/v1/tracks")
@@ -219,12 +204,10 @@ async fn a_hostile_file_name_is_ignored_and_the_same_bytes_are_stored_once() {
         expect_json(response, StatusCode::CREATED).await;
     }
     assert!(!server.data_dir().join("etc").exists());
-    if std::env::var("VEZA_S3_ENDPOINT").is_err() {
-        let files = stored_files(&server);
-        assert_eq!(files.len(), 1, "three uploads of one file, one object: {files:?}");
-        let name = files[0].file_name().unwrap().to_str().unwrap();
-        assert!(name.ends_with(".mp3") && name.len() == 64 + 4, "content-addressed: {name}");
-    }
+    let keys = server.blob_keys().await;
+    assert_eq!(keys.len(), 1, "three uploads of one file, one object: {keys:?}");
+    let name = keys[0].rsplit('/').next().unwrap();
+    assert!(name.ends_with(".mp3") && name.len() == 64 + 4, "content-addressed: {name}");
 }
 
 /// Sends the start of a multipart upload larger than the limit over a raw connection and
@@ -272,7 +255,7 @@ async fn an_upload_over_the_limit_is_413_as_soon_as_it_crosses_it() {
     let status_line = String::from_utf8_lossy(&answer).lines().next().unwrap().to_owned();
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
     assert_no_track_for(&server, &ana).await;
-    assert_eq!(stored_files(&server), Vec::<PathBuf>::new());
+    assert_eq!(server.blob_keys().await, Vec::<String>::new());
 }
 
 /// EICAR inside an otherwise valid MP3: refused as infected, nothing stored, audited. Needs a
@@ -292,7 +275,7 @@ async fn an_infected_upload_is_422_audited_and_not_stored() {
     assert!(problem["detail"].as_str().unwrap().contains("EICAR"), "{problem}");
 
     assert_no_track_for(&server, &ana).await;
-    assert_eq!(stored_files(&server), Vec::<PathBuf>::new());
+    assert_eq!(server.blob_keys().await, Vec::<String>::new());
     let me = expect_json(server.get_as("/api/v1/auth/me", &ana.access).await, StatusCode::OK).await;
     let user_id = uuid::Uuid::parse_str(me["id"].as_str().unwrap()).unwrap();
     let filter = veza_core::audit::AuditFilter {
@@ -410,7 +393,7 @@ async fn a_new_version_is_served_once_processed_and_all_go_with_the_track() {
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     server.run_jobs().await;
-    assert_eq!(stored_files(&server), Vec::<PathBuf>::new(), "every version's file is removed");
+    assert_eq!(server.blob_keys().await, Vec::<String>::new(), "every version's file is removed");
     let gone = server.get_as(&format!("/api/v1/tracks/{id}/versions"), &ana.access).await;
     expect_problem(gone, StatusCode::NOT_FOUND, "not_found").await;
 }

@@ -67,13 +67,9 @@ pub fn settings(notify: bool, private: bool, language: &str, explicit: bool) -> 
 }
 
 /// The blob files under the server's data directory, by name.
-pub fn avatar_files(server: &TestServer) -> Vec<String> {
-    let dir = server.data_dir().join("blobs/avatars");
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut names: Vec<String> =
-        entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
-    names
+/// The stored avatar images (`avatars/…` keys), files or S3.
+pub async fn avatar_files(server: &TestServer) -> Vec<String> {
+    server.blob_keys().await.into_iter().filter(|k| k.starts_with("avatars/")).collect()
 }
 
 #[tokio::test]
@@ -242,7 +238,7 @@ async fn an_avatar_is_recognised_by_its_bytes_and_served_with_its_type_and_etag(
         .await
         .unwrap();
     assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
-    assert_eq!(avatar_files(&server).len(), 1);
+    assert_eq!(avatar_files(&server).await.len(), 1);
 
     let mut jpeg = JPEG_START.to_vec();
     jpeg.extend_from_slice(&[0u8; 100]);
@@ -254,7 +250,7 @@ async fn an_avatar_is_recognised_by_its_bytes_and_served_with_its_type_and_etag(
     assert_eq!(image.headers()["content-type"], "image/jpeg");
     assert_ne!(image.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(image.bytes().await.unwrap().as_ref(), jpeg.as_slice());
-    let files = avatar_files(&server);
+    let files = avatar_files(&server).await;
     assert_eq!(files.len(), 1, "the replaced image is deleted: {files:?}");
     assert!(files[0].ends_with(".jpg"));
 
@@ -301,7 +297,7 @@ async fn an_html_file_named_png_is_415_and_stores_nothing() {
             .await;
     }
     assert_eq!(profile_of(&server, "ana_html").await["avatar_url"], Value::Null);
-    assert!(avatar_files(&server).is_empty());
+    assert!(avatar_files(&server).await.is_empty());
 }
 
 #[tokio::test]
@@ -322,7 +318,7 @@ async fn avatars_over_5_mib_are_413_and_5_mib_is_fine() {
     let response =
         upload_avatar(&server, &ana.access, png_of(40 * MIB), "huge.png", "image/png").await;
     expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    assert!(avatar_files(&server).is_empty());
+    assert!(avatar_files(&server).await.is_empty());
     let response =
         upload_avatar(&server, &ana.access, png_of(5 * MIB), "max.png", "image/png").await;
     expect_json(response, StatusCode::OK).await;

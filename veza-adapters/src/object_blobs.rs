@@ -58,6 +58,24 @@ impl ObjectBlobs {
     }
 }
 
+impl ObjectBlobs {
+    /// Every key under `prefix` (a whole segment path, `avatars`), or every key, sorted: what
+    /// an operator's inventory or a backup walks.
+    ///
+    /// # Errors
+    /// A backend failure.
+    pub async fn keys(&self, prefix: Option<&str>) -> Result<Vec<String>, BlobError> {
+        let prefix = prefix.map(ObjectPath::from);
+        let mut listing = self.store.list(prefix.as_ref());
+        let mut keys = Vec::new();
+        while let Some(object) = listing.next().await {
+            keys.push(object.map_err(backend)?.location.to_string());
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
 fn location(key: &BlobKey) -> Result<ObjectPath, BlobError> {
     ObjectPath::parse(key.as_str()).map_err(BlobError::backend)
 }

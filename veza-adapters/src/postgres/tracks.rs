@@ -557,6 +557,18 @@ impl TrackStore for PgStore {
         Ok(deleted > 0)
     }
 
+    async fn owner_blob_keys(&self, owner_id: Uuid) -> Result<Vec<BlobKey>, StoreError> {
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT v.blob_key FROM track_versions v \
+             JOIN tracks t ON t.id = v.track_id WHERE t.owner_id = $1 ORDER BY v.blob_key",
+        )
+        .bind(owner_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(pg_error)?;
+        keys.iter().map(|k| BlobKey::parse(k).map_err(StoreError::backend)).collect()
+    }
+
     async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM track_versions WHERE blob_key = $1)")
             .bind(key.as_str())

@@ -473,6 +473,20 @@ impl TrackStore for SqliteStore {
         .await
     }
 
+    async fn owner_blob_keys(&self, owner_id: Uuid) -> Result<Vec<BlobKey>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT DISTINCT v.blob_key FROM track_versions v \
+                 JOIN tracks t ON t.id = v.track_id WHERE t.owner_id = ?1 ORDER BY v.blob_key",
+            )?
+            .query_map([owner_id.to_string()], |row| {
+                BlobKey::parse(&row.get::<_, String>(0)?).map_err(|e| conversion(0, e))
+            })?
+            .collect()
+        })
+        .await
+    }
+
     async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError> {
         let key = key.as_str().to_owned();
         self.read(move |conn| {

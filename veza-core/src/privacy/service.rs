@@ -77,6 +77,8 @@ impl PrivacyService {
                 .await;
             return Err(PrivacyError::InvalidCredentials);
         }
+        // Read before the rows go: the account's audio, every version of every track.
+        let audio = self.ports.tracks.owner_blob_keys(user.id).await?;
         let Some(erased) = self.ports.privacy.delete_account(user.id).await? else {
             // A concurrent request erased it first: the outcome the caller asked for.
             return Ok(());
@@ -87,6 +89,13 @@ impl PrivacyService {
         {
             // The account is gone and nothing references the file; an operator can remove it.
             tracing::error!(error = %err, key = %avatar, "avatar of an erased account not deleted");
+        }
+        // Removed by jobs, which keep any file another account's track shares.
+        for key in &audio {
+            let job = crate::tracks::blob_removal_job(key, &self.ports);
+            if let Err(err) = self.ports.jobs.enqueue_job(&job).await {
+                tracing::error!(error = %err, key = %key, "audio of an erased account not queued for removal");
+            }
         }
         self.audit
             .record(AuditEvent::new(AuditAction::AccountDeleted).actor(user.id).target(user.id))

@@ -417,6 +417,15 @@ pub async fn a_new_version_is_served_and_numbered_after_the_last(store: Arc<dyn 
     assert_eq!(nothing, None);
     assert_eq!(store.track_version(orphan.track_id, 1).await.unwrap(), None);
 
+    let other = new_track(&user, "Same bytes again");
+    let other = NewTrack { blob: second.blob.clone(), ..other };
+    store.insert_track(&other, &job("track.process")).await.unwrap();
+    let mut expected = vec![track.blob.clone(), second.blob.clone()];
+    expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(store.owner_blob_keys(user.id).await.unwrap(), expected, "each key once");
+    assert_eq!(store.owner_blob_keys(Uuid::now_v7()).await.unwrap(), []);
+    store.delete_track(other.id, &[]).await.unwrap();
+
     assert!(store.delete_track(track.id, &[job("track.delete_blobs")]).await.unwrap());
     assert!(all_versions(&store, track.id).await.is_empty(), "versions go with the track");
     assert!(!store.track_blob_in_use(&track.blob).await.unwrap());

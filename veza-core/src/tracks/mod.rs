@@ -21,6 +21,7 @@ pub use model::{
 };
 pub use ports::TrackStore;
 pub use processing::{TrackBlobRemover, TrackProcessor};
+pub(crate) use service::blob_removal_job;
 pub use service::{
     DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, TrackListRequest, TrackService, TracksConfig,
 };

@@ -92,6 +92,10 @@ pub trait TrackStore: Send + Sync {
     /// in the same transaction; `false` (and no job) if there was no such track.
     async fn delete_track(&self, id: Uuid, jobs: &[NewJob]) -> Result<bool, StoreError>;
 
+    /// The originals of every version of every track `owner_id` has, each once (what an
+    /// account's erasure must remove).
+    async fn owner_blob_keys(&self, owner_id: Uuid) -> Result<Vec<BlobKey>, StoreError>;
+
     /// Whether any version of any track still has `key` as its original.
     async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError>;
 }

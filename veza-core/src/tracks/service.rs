@@ -99,6 +99,11 @@ fn is_admin(viewer: &Principal) -> bool {
     viewer.user.role == Role::Admin
 }
 
+/// The job that removes `key` once no track version uses it any more.
+pub(crate) fn blob_removal_job(key: &BlobKey, ports: &Ports) -> NewJob {
+    track_job(DELETE_BLOBS_JOB, delete_blobs_payload(key), ports)
+}
+
 fn track_job(kind: &str, payload: String, ports: &Ports) -> NewJob {
     let now = ports.clock.now();
     NewJob {
@@ -419,10 +424,7 @@ impl TrackService {
         }
         keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         keys.dedup();
-        let jobs: Vec<NewJob> = keys
-            .iter()
-            .map(|key| track_job(DELETE_BLOBS_JOB, delete_blobs_payload(key), &self.ports))
-            .collect();
+        let jobs: Vec<NewJob> = keys.iter().map(|key| blob_removal_job(key, &self.ports)).collect();
         if self.ports.tracks.delete_track(id, &jobs).await? {
             Ok(())
         } else {
