@@ -85,6 +85,8 @@ async fn wav_mp3_flac_and_ogg_uploads_become_ready_with_their_real_duration() {
         let found = ready["codec"].as_str().unwrap();
         assert!(found.starts_with(codec), "{name}: codec {found}");
     }
+    let profile = server.get_as("/api/v1/users/ana", &ana.access).await;
+    assert_eq!(expect_json(profile, StatusCode::OK).await["tracks_count"], 4);
 }
 
 #[tokio::test]

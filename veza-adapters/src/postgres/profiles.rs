@@ -11,7 +11,7 @@ use veza_core::blobs::BlobKey;
 use veza_core::pagination::PageRequest;
 use veza_core::profiles::{
     AvatarChange, Bio, FollowEntry, FollowOutcome, Language, Location, NewFollow, Profile,
-    ProfileChanges, ProfileStore, ProfileSummary, Settings, TRACKS_COUNT_BEFORE_TRACKS, Website,
+    ProfileChanges, ProfileStore, ProfileSummary, Settings, Website,
 };
 use veza_core::store::StoreError;
 use veza_core::users::{DisplayName, Username};
@@ -24,7 +24,9 @@ macro_rules! profile_select {
          u.created_at, \
          (SELECT COUNT(*) FROM follows f WHERE f.followee_id = u.id) AS followers_count, \
          (SELECT COUNT(*) FROM follows f WHERE f.follower_id = u.id) AS following_count, \
-         COALESCE(s.private_profile, FALSE) AS private_profile \
+         COALESCE(s.private_profile, FALSE) AS private_profile, \
+         (SELECT COUNT(*) FROM tracks t WHERE t.owner_id = u.id AND t.status = 'ready' \
+          AND t.visibility = 'public') AS tracks_count \
          FROM users u LEFT JOIN user_settings s ON s.user_id = u.id"
     };
 }
@@ -45,6 +47,7 @@ struct ProfileRow {
     created_at: OffsetDateTime,
     followers_count: i64,
     following_count: i64,
+    tracks_count: i64,
     private_profile: bool,
 }
 
@@ -62,7 +65,7 @@ impl TryFrom<ProfileRow> for Profile {
             avatar: blob_key(row.avatar_key)?,
             followers_count: row.followers_count,
             following_count: row.following_count,
-            tracks_count: TRACKS_COUNT_BEFORE_TRACKS,
+            tracks_count: row.tracks_count,
             private: row.private_profile,
             created_at: row.created_at,
         })

@@ -10,7 +10,7 @@ use veza_core::blobs::BlobKey;
 use veza_core::pagination::PageRequest;
 use veza_core::profiles::{
     AvatarChange, Bio, FollowEntry, FollowOutcome, Language, Location, NewFollow, Profile,
-    ProfileChanges, ProfileStore, ProfileSummary, Settings, TRACKS_COUNT_BEFORE_TRACKS, Website,
+    ProfileChanges, ProfileStore, ProfileSummary, Settings, Website,
 };
 use veza_core::store::StoreError;
 use veza_core::users::{DisplayName, Username};
@@ -23,7 +23,9 @@ const PROFILE_SELECT: &str = "SELECT u.id, u.username, u.display_name, u.bio, u.
     u.website, u.avatar_key, u.created_at, \
     (SELECT COUNT(*) FROM follows f WHERE f.followee_id = u.id), \
     (SELECT COUNT(*) FROM follows f WHERE f.follower_id = u.id), \
-    COALESCE(s.private_profile, 0) \
+    COALESCE(s.private_profile, 0), \
+    (SELECT COUNT(*) FROM tracks t WHERE t.owner_id = u.id AND t.status = 'ready' \
+     AND t.visibility = 'public') \
     FROM users u LEFT JOIN user_settings s ON s.user_id = u.id";
 
 fn blob_key_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<BlobKey>> {
@@ -52,7 +54,7 @@ fn profile_from_row(row: &Row<'_>) -> rusqlite::Result<Profile> {
         created_at: time_at(row, 7)?,
         followers_count: row.get(8)?,
         following_count: row.get(9)?,
-        tracks_count: TRACKS_COUNT_BEFORE_TRACKS,
+        tracks_count: row.get(11)?,
         private: row.get(10)?,
     })
 }

@@ -12,7 +12,7 @@ pub use error::ProfileError;
 pub use model::{
     AVATAR_MAX_BYTES, AvatarChange, Bio, Completion, FollowEntry, FollowOutcome, ImageFormat,
     Language, Location, NewFollow, Profile, ProfileChanges, ProfilePatch, ProfileSummary, Settings,
-    SettingsInput, TRACKS_COUNT_BEFORE_TRACKS, Website,
+    SettingsInput, Website,
 };
 pub use ports::ProfileStore;
 pub use service::{Avatar, ProfileService};

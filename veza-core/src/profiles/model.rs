@@ -5,11 +5,6 @@ use crate::auth::FieldError;
 use crate::blobs::BlobKey;
 use crate::users::{DisplayName, Username};
 
-/// `tracks_count` of every profile while the tracks domain does not exist: no account can
-/// own a track yet. The tracks domain replaces this with its store's count of the owner's
-/// public, ready tracks.
-pub const TRACKS_COUNT_BEFORE_TRACKS: i64 = 0;
-
 /// The largest avatar accepted, in bytes (API.md: 5 MiB).
 pub const AVATAR_MAX_BYTES: usize = 5 * 1024 * 1024;
 
@@ -25,6 +20,7 @@ pub struct Profile {
     pub avatar: Option<BlobKey>,
     pub followers_count: i64,
     pub following_count: i64,
+    /// The account's public, ready tracks (what a visitor can list).
     pub tracks_count: i64,
     /// `settings.private_profile`: follower and following lists are the owner's only.
     pub private: bool,
