@@ -53,7 +53,7 @@ async fn assert_no_track_for(server: &TestServer, by: &Tokens) {
 }
 
 #[tokio::test]
-async fn wav_mp3_flac_and_ogg_uploads_become_ready_with_their_real_duration() {
+async fn wav_mp3_flac_vorbis_and_opus_uploads_become_ready_with_their_real_duration() {
     let server = TestServer::start().await;
     let ana = server.register_as("ana").await;
     let files = [
@@ -61,6 +61,7 @@ async fn wav_mp3_flac_and_ogg_uploads_become_ready_with_their_real_duration() {
         ("tone-2s.mp3", audio_fixture("tone-2s.mp3"), "mp3"),
         ("tone-2s.flac", audio_fixture("tone-2s.flac"), "flac"),
         ("tone-2s.ogg", audio_fixture("tone-2s.ogg"), "vorbis"),
+        ("tone-2s.opus", audio_fixture("tone-2s.opus"), "opus"),
     ];
     let mut uploaded = Vec::new();
     for (name, bytes, codec) in files {
@@ -86,7 +87,7 @@ async fn wav_mp3_flac_and_ogg_uploads_become_ready_with_their_real_duration() {
         assert!(found.starts_with(codec), "{name}: codec {found}");
     }
     let profile = server.get_as("/api/v1/users/ana", &ana.access).await;
-    assert_eq!(expect_json(profile, StatusCode::OK).await["tracks_count"], 4);
+    assert_eq!(expect_json(profile, StatusCode::OK).await["tracks_count"], 5);
 }
 
 #[tokio::test]

@@ -1,14 +1,17 @@
 //! Audio analysis with Symphonia (pure Rust): probes the container, decodes every packet of
 //! the default audio track, and measures duration, channels, sample rate, bitrate and
 //! waveform peaks in one pass. A file whose stream stops short of the frame count its header
-//! announces is reported as truncated.
+//! announces is reported as truncated. Symphonia demuxes Ogg Opus but has no Opus decoder:
+//! those packets go to `opus-decoder` (pure Rust, RFC 8251 conformant) at 48 kHz.
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::{MediaSource as SymphoniaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::packet::Packet;
 use veza_core::media::{AnalysisError, AudioAnalysis, AudioAnalyzer, AudioFormat, MediaSource};
 
 /// About this many peaks per track, whatever its length.
@@ -93,6 +96,80 @@ fn describe(err: &SymphoniaError) -> String {
     }
 }
 
+/// Why a packet did not decode: a damaged frame the analysis may skip, or the end of it.
+enum DecodeFailure {
+    Damaged(String),
+    Fatal(String),
+}
+
+/// The decoder of the track's codec: Symphonia's own, or Opus.
+enum Decoding {
+    Symphonia(Box<dyn AudioDecoder>),
+    Opus { decoder: opus_decoder::OpusDecoder, channels: usize },
+}
+
+/// Opus decodes at 48 kHz whatever rate the encoder was fed (RFC 7845 §5.1).
+const OPUS_RATE: u32 = 48_000;
+
+impl Decoding {
+    fn open(params: &AudioCodecParameters) -> Result<Self, AnalysisError> {
+        if params.codec == CODEC_ID_OPUS {
+            let channels = params.channels.as_ref().map_or(0, |c| c.count());
+            let decoder = opus_decoder::OpusDecoder::new(OPUS_RATE, channels).map_err(|e| {
+                AnalysisError::Unsupported(format!("Opus with {channels} channels: {e}"))
+            })?;
+            return Ok(Decoding::Opus { decoder, channels });
+        }
+        symphonia::default::get_codecs()
+            .make_audio_decoder(params, &AudioDecoderOptions::default())
+            .map(Decoding::Symphonia)
+            .map_err(|e| AnalysisError::Unsupported(format!("no decoder for this codec: {e}")))
+    }
+
+    fn codec(&self) -> String {
+        match self {
+            Decoding::Symphonia(decoder) => decoder.codec_info().short_name.to_owned(),
+            Decoding::Opus { .. } => "opus".to_owned(),
+        }
+    }
+
+    /// Decodes `packet` into `samples` (interleaved, replacing what was there); returns the
+    /// sample rate and channel count of what it holds.
+    fn decode(
+        &mut self,
+        packet: &Packet,
+        samples: &mut Vec<f32>,
+    ) -> Result<(u32, usize), DecodeFailure> {
+        match self {
+            Decoding::Symphonia(decoder) => {
+                let buffer = decoder.decode(packet).map_err(|err| match err {
+                    SymphoniaError::DecodeError(_) | SymphoniaError::IoError(_) => {
+                        DecodeFailure::Damaged(describe(&err))
+                    }
+                    other => DecodeFailure::Fatal(describe(&other)),
+                })?;
+                let spec = buffer.spec();
+                let (rate, channels) = (spec.rate(), spec.channels().count());
+                buffer.copy_to_vec_interleaved(samples);
+                Ok((rate, channels))
+            }
+            Decoding::Opus { decoder, channels } => {
+                samples.resize(opus_decoder::OpusDecoder::MAX_FRAME_SIZE_48K * *channels, 0.0);
+                match decoder.decode_float(&packet.data, samples, false) {
+                    Ok(frames) => {
+                        samples.truncate(frames * *channels);
+                        Ok((OPUS_RATE, *channels))
+                    }
+                    Err(err) => {
+                        samples.clear();
+                        Err(DecodeFailure::Damaged(format!("opus: {err}")))
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl AudioAnalyzer for SymphoniaAnalyzer {
     fn analyze(
         &self,
@@ -126,10 +203,8 @@ impl AudioAnalyzer for SymphoniaAnalyzer {
             .and_then(|p| p.audio())
             .cloned()
             .ok_or_else(|| AnalysisError::Unsupported("unknown audio codec".into()))?;
-        let mut decoder = symphonia::default::get_codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| AnalysisError::Unsupported(format!("no decoder for this codec: {e}")))?;
-        let codec = decoder.codec_info().short_name.to_owned();
+        let mut decoder = Decoding::open(&params)?;
+        let codec = decoder.codec();
 
         let mut sample_rate = params.sample_rate.unwrap_or(0);
         let mut channels = params.channels.as_ref().map_or(0, |c| c.count());
@@ -155,27 +230,23 @@ impl AudioAnalyzer for SymphoniaAnalyzer {
             if packet.track_id != track_id {
                 continue;
             }
-            let buffer = match decoder.decode(&packet) {
-                Ok(buffer) => buffer,
-                Err(SymphoniaError::DecodeError(_) | SymphoniaError::IoError(_))
-                    if decode_errors < MAX_DECODE_ERRORS =>
-                {
+            (sample_rate, channels) = match decoder.decode(&packet, &mut samples) {
+                Ok(spec) => spec,
+                Err(DecodeFailure::Damaged(_)) if decode_errors < MAX_DECODE_ERRORS => {
                     decode_errors += 1;
                     continue;
                 }
-                Err(err) => return Err(AnalysisError::Corrupt(describe(&err))),
+                Err(DecodeFailure::Damaged(reason) | DecodeFailure::Fatal(reason)) => {
+                    return Err(AnalysisError::Corrupt(reason));
+                }
             };
-            let spec = buffer.spec();
-            sample_rate = spec.rate();
-            channels = spec.channels().count();
             if channels == 0 {
                 continue;
             }
-            buffer.copy_to_vec_interleaved(&mut samples);
             for frame in samples.chunks_exact(channels) {
                 peaks.push_frame(frame.iter().fold(0.0_f32, |m, s| m.max(s.abs())).min(1.0));
             }
-            decoded_frames += buffer.frames() as u64;
+            decoded_frames += (samples.len() / channels) as u64;
         }
 
         if decoded_frames == 0 || sample_rate == 0 {
@@ -294,12 +365,15 @@ mod tests {
     }
 
     #[test]
-    fn ogg_opus_is_refused_with_a_reason_until_a_decoder_is_chosen() {
-        let err = analyze(fixture("tone-2s.opus")).unwrap_err();
-        assert!(
-            matches!(&err, AnalysisError::Unsupported(reason) if reason.contains("decoder")),
-            "{err}"
-        );
+    fn ogg_opus_decodes_at_48_khz_with_its_duration() {
+        let analysis = analyze(fixture("tone-2s.opus")).unwrap();
+        assert_eq!(analysis.codec, "opus");
+        assert_eq!(analysis.sample_rate, 48_000);
+        assert!(analysis.duration_ms.abs_diff(2000) <= 50, "{} ms", analysis.duration_ms);
+        assert!(analysis.peaks.iter().any(|&p| p > 0.1), "a tone, not silence");
+        let mut cut = fixture("tone-2s.opus");
+        cut.truncate(cut.len() / 2);
+        assert!(analyze(cut).is_err(), "half an Opus file is truncated");
     }
 
     #[test]
