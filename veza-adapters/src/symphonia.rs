@@ -105,7 +105,7 @@ enum DecodeFailure {
 /// The decoder of the track's codec: Symphonia's own, or Opus.
 enum Decoding {
     Symphonia(Box<dyn AudioDecoder>),
-    Opus { decoder: opus_decoder::OpusDecoder, channels: usize },
+    Opus { decoder: Box<opus_decoder::OpusDecoder>, channels: usize },
 }
 
 /// Opus decodes at 48 kHz whatever rate the encoder was fed (RFC 7845 §5.1).
@@ -118,7 +118,7 @@ impl Decoding {
             let decoder = opus_decoder::OpusDecoder::new(OPUS_RATE, channels).map_err(|e| {
                 AnalysisError::Unsupported(format!("Opus with {channels} channels: {e}"))
             })?;
-            return Ok(Decoding::Opus { decoder, channels });
+            return Ok(Decoding::Opus { decoder: Box::new(decoder), channels });
         }
         symphonia::default::get_codecs()
             .make_audio_decoder(params, &AudioDecoderOptions::default())

@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use veza_core::audit::Actor;
+use veza_core::auth::FieldError;
 use veza_core::blobs::{BlobBody, BlobError};
 use veza_core::pagination::Page;
 use veza_core::tracks::{
@@ -314,8 +315,9 @@ struct TrackForm {
 }
 
 impl TrackForm {
-    /// Keeps one text part; unknown and repeated names are malformed requests.
-    fn set(&mut self, name: &str, value: String) -> Result<(), Problem> {
+    /// Keeps one text part; unknown and repeated names are malformed requests (the `Err`
+    /// says why).
+    fn set(&mut self, name: &str, value: String) -> Result<(), String> {
         let slot = match name {
             "title" => &mut self.title,
             "description" => &mut self.description,
@@ -325,33 +327,25 @@ impl TrackForm {
             "downloadable" => &mut self.downloadable,
             "bpm" => &mut self.bpm,
             "key" => &mut self.key,
-            other => return Err(Problem::bad_request(format!("Unknown form field `{other}`."))),
+            other => return Err(format!("Unknown form field `{other}`.")),
         };
         if slot.replace(value).is_some() {
-            return Err(Problem::bad_request(format!("The form field `{name}` is repeated.")));
+            return Err(format!("The form field `{name}` is repeated."));
         }
         Ok(())
     }
 
-    fn into_input(self, original: StoredOriginal) -> Result<NewTrackInput, Problem> {
+    fn into_input(self, original: StoredOriginal) -> Result<NewTrackInput, FieldError> {
         let downloadable = match self.downloadable.as_deref().map(str::trim) {
             None | Some("" | "false" | "0" | "off") => false,
             Some("true" | "1" | "on") => true,
-            Some(_) => {
-                return Err(Problem::invalid(vec![veza_core::auth::FieldError::new(
-                    "downloadable",
-                    "must be true or false",
-                )]));
-            }
+            Some(_) => return Err(FieldError::new("downloadable", "must be true or false")),
         };
         let bpm = match self.bpm.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
-                Problem::invalid(vec![veza_core::auth::FieldError::new(
-                    "bpm",
-                    "must be a whole number",
-                )])
-            })?),
+            Some(raw) => Some(
+                raw.parse::<i64>().map_err(|_| FieldError::new("bpm", "must be a whole number"))?,
+            ),
         };
         Ok(NewTrackInput {
             title: self.title.unwrap_or_default(),
@@ -420,7 +414,7 @@ async fn receive_form(
     state: &AppState,
     actor: &Actor,
     mut multipart: Multipart,
-    mut text: impl FnMut(&str, String) -> Result<(), Problem>,
+    mut text: impl FnMut(&str, String) -> Result<(), String>,
 ) -> Result<StoredOriginal, Problem> {
     let (mut original, mut fields) = (None, 0);
     let received = async {
@@ -436,7 +430,7 @@ async fn receive_form(
                     }
                     original = Some(receive_file(state, actor, field).await?);
                 }
-                Some(name) => text(&name, text_part(field).await?)?,
+                Some(name) => text(&name, text_part(field).await?).map_err(Problem::bad_request)?,
                 None => return Err(Problem::bad_request("A form part has no name.")),
             }
         }
@@ -484,9 +478,9 @@ async fn upload_track(
         receive_form(&state, &actor, multipart?, |name, value| form.set(name, value)).await?;
     let input = match form.into_input(original.clone()) {
         Ok(input) => input,
-        Err(problem) => {
+        Err(invalid) => {
             state.services.tracks.discard(&original).await;
-            return Err(problem);
+            return Err(Problem::invalid(vec![invalid]));
         }
     };
     let track = state.services.tracks.create(&principal, input).await?;
@@ -575,7 +569,7 @@ async fn add_version(
     state.services.tracks.owned(&principal, id).await?;
     let actor = Actor::user(principal.user.id, client);
     let original = receive_form(&state, &actor, multipart, |name, _| {
-        Err(Problem::bad_request(format!("Unexpected form field `{name}`: send only `file`.")))
+        Err(format!("Unexpected form field `{name}`: send only `file`."))
     })
     .await?;
     let version = state.services.tracks.add_version(&principal, id, original).await?;
