@@ -228,15 +228,7 @@ async fn insert(conn: &mut PgConnection, track: &NewTrack) -> Result<(), StoreEr
     .execute(&mut *conn)
     .await
     .map_err(pg_error)?;
-    let first = NewTrackVersion {
-        id: track.id,
-        track_id: track.id,
-        blob: track.blob.clone(),
-        format: track.format,
-        size_bytes: track.size_bytes,
-        created_at: track.created_at,
-    };
-    insert_version(conn, &first, 1).await.map(drop)
+    insert_version(conn, &track.first_version(), 1).await.map(drop)
 }
 
 macro_rules! version_columns {

@@ -141,18 +141,7 @@ fn insert(tx: &Transaction<'_>, track: &NewTrack) -> rusqlite::Result<()> {
         track.format.extension(),
         created,
     ])?;
-    insert_version(
-        tx,
-        &NewTrackVersion {
-            id: track.id,
-            track_id: track.id,
-            blob: track.blob.clone(),
-            format: track.format,
-            size_bytes: track.size_bytes,
-            created_at: track.created_at,
-        },
-        1,
-    )
+    insert_version(tx, &track.first_version(), 1)
 }
 
 const VERSION_COLUMNS: &str = "id, track_id, number, blob_key, format, size_bytes, created_at";

@@ -356,6 +356,20 @@ pub struct NewTrack {
     pub created_at: OffsetDateTime,
 }
 
+impl NewTrack {
+    /// Version 1: the track's first original, under the track's own id.
+    pub fn first_version(&self) -> NewTrackVersion {
+        NewTrackVersion {
+            id: self.id,
+            track_id: self.id,
+            blob: self.blob.clone(),
+            format: self.format,
+            size_bytes: self.size_bytes,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// One stored original of a track. The first is recorded with the track (its id is the
 /// track's); each upload to `/versions` adds the next number and becomes the one served.
 #[derive(Debug, Clone, PartialEq, Eq)]
