@@ -238,6 +238,7 @@ pub fn services_with_clock(
         blobs: edges.blobs,
         jobs: accounts.clone(),
         tracks: accounts.clone(),
+        uploads: accounts.clone(),
         credentials: accounts.clone(),
         mail_outbox: accounts.clone(),
         mailer: edges.mailer,

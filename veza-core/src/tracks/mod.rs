@@ -20,6 +20,7 @@ pub use model::{
     TrackSort, TrackStatus, Visibility, Waveform,
 };
 pub use ports::TrackStore;
+pub(crate) use processing::field as payload_field;
 pub use processing::{TrackBlobRemover, TrackProcessor};
 pub use service::{
     DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, TrackListRequest, TrackService, TracksConfig,
