@@ -13,4 +13,5 @@ mod support;
 mod tokens;
 mod tracks;
 mod two_factor;
+mod uploads;
 mod users;

@@ -57,7 +57,7 @@ async fn upload(server: &TestServer, by: &Tokens, track: Upload<'_>) -> String {
 }
 
 /// Runs every due job (processing, blob removal) to completion.
-async fn run_jobs(server: &TestServer) {
+pub(crate) async fn run_jobs(server: &TestServer) {
     let runner = veza_cli::wiring::job_runner(&server.services);
     let (_keep, mut shutdown) = tokio::sync::watch::channel(false);
     while runner.run_one(&mut shutdown).await.expect("job store").is_some() {}

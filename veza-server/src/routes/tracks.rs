@@ -1,7 +1,7 @@
 //! `/api/v1/tracks`: lists and search, one track, metadata edits, deletion and the
 //! waveform. Handlers translate; the core decides who sees what (a private track of someone
-//! else is 404) and who may change it (the owner; an admin may also delete). Uploads and
-//! streaming are separate route groups.
+//! else is 404) and who may change it (the owner; an admin may also delete). Resumable
+//! uploads are `uploads.rs`.
 
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartRejection};
@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes((schemas, paths, list_and_upload.layer(DefaultBodyLimit::disable())))
         .routes(routes!(get_track, update_track, delete_track))
         .routes(routes!(waveform))
+        .merge(super::uploads::router())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
