@@ -104,22 +104,20 @@ async fn tus_protocol(request: Request, next: Next) -> Response {
     response
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, Problem> {
-    headers
-        .get(name)
-        .map(|v| v.to_str().map_err(|_| Problem::bad_request(format!("{name} is not text."))))
-        .transpose()
+/// A header's text; `Err` with what is wrong, for a 400.
+fn header_text<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, String> {
+    headers.get(name).map(|v| v.to_str().map_err(|_| format!("{name} is not text."))).transpose()
 }
 
-/// A non-negative decimal header, as tus defines them.
-fn header_number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, Problem> {
+/// A non-negative decimal header, as tus defines them; `Err` with what is wrong, for a 400.
+fn header_number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, String> {
     header_text(headers, name)?
         .map(|v| {
             let v = v.trim();
             if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(Problem::bad_request(format!("{name} must be a whole number.")));
+                return Err(format!("{name} must be a whole number."));
             }
-            v.parse::<u64>().map_err(|_| Problem::bad_request(format!("{name} is too large.")))
+            v.parse::<u64>().map_err(|_| format!("{name} is too large."))
         })
         .transpose()
 }
@@ -179,9 +177,10 @@ async fn create_upload(
             "Deferred lengths are not supported; send Upload-Length.",
         ));
     }
-    let length = header_number(&headers, &UPLOAD_LENGTH)?
+    let length = header_number(&headers, &UPLOAD_LENGTH)
+        .map_err(Problem::bad_request)?
         .ok_or_else(|| Problem::bad_request("Upload-Length is required."))?;
-    let metadata = match header_text(&headers, &UPLOAD_METADATA)? {
+    let metadata = match header_text(&headers, &UPLOAD_METADATA).map_err(Problem::bad_request)? {
         Some(raw) => UploadMetadata::parse(raw)?,
         None => UploadMetadata::default(),
     };
@@ -257,7 +256,8 @@ async fn append(
     headers: HeaderMap,
     body: RequestBody,
 ) -> Result<(StatusCode, HeaderMap), Problem> {
-    let content_type = header_text(&headers, &header::CONTENT_TYPE)?.unwrap_or_default();
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = content_type.unwrap_or_default();
     if !content_type.trim().eq_ignore_ascii_case(OFFSET_CONTENT_TYPE) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -265,10 +265,13 @@ async fn append(
             Some(format!("Send the bytes as {OFFSET_CONTENT_TYPE}.")),
         ));
     }
-    let offset = header_number(&headers, &UPLOAD_OFFSET)?
+    let offset = header_number(&headers, &UPLOAD_OFFSET)
+        .map_err(Problem::bad_request)?
         .ok_or_else(|| Problem::bad_request("Upload-Offset is required."))?;
-    let checksum =
-        header_text(&headers, &UPLOAD_CHECKSUM)?.map(UploadChecksum::parse).transpose()?;
+    let checksum = header_text(&headers, &UPLOAD_CHECKSUM)
+        .map_err(Problem::bad_request)?
+        .map(UploadChecksum::parse)
+        .transpose()?;
     let (body, broken) = request_body(body);
     let appended = state.services.uploads.append(&principal, id, offset, checksum, body).await;
     match appended {
