@@ -329,7 +329,7 @@ impl From<UploadError> for Problem {
         let detail = Some(err.to_string());
         match err {
             UploadError::NotFound => Problem::not_found(),
-            UploadError::TooLarge { .. } => {
+            UploadError::TooLarge { .. } | UploadError::PastLength { .. } => {
                 Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
             }
             UploadError::OffsetMismatch { .. } => {

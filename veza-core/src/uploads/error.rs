@@ -7,9 +7,12 @@ pub enum UploadError {
     /// No such upload, someone else's, or expired.
     #[error("upload not found")]
     NotFound,
-    /// The declared length, or an append past it, exceeds what may be uploaded.
+    /// The declared length exceeds what may be uploaded.
     #[error("the upload is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
+    /// An append runs past the upload's declared length; nothing of it was kept.
+    #[error("the body runs past the upload's length of {length} bytes")]
+    PastLength { length: u64 },
     /// The append does not start where the upload is.
     #[error("the upload is at offset {offset}; append from there")]
     OffsetMismatch { offset: u64 },

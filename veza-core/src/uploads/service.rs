@@ -28,6 +28,10 @@ pub const UPLOAD_LIFETIME: Duration = Duration::hours(24);
 /// How long one request may hold a complete upload while it becomes a track.
 const CLAIM_LEASE: Duration = Duration::hours(1);
 
+/// Attempts of an expiry job: one that finds the upload claimed is retried with backoff, and
+/// twelve attempts (5 s doubling, capped at 1 h) outlast a claim's hour.
+const EXPIRE_ATTEMPTS: u32 = 12;
+
 /// `POST /tracks/from-upload` as the client sent it. Without a title, the upload's metadata
 /// names the track (its `title`, else its file name).
 #[derive(Debug, Clone, Default)]
@@ -135,7 +139,7 @@ impl UploadService {
             kind: EXPIRE_JOB.to_owned(),
             payload: expire_payload(upload.id),
             run_at: upload.expires_at,
-            max_attempts: NewJob::MAX_ATTEMPTS,
+            max_attempts: EXPIRE_ATTEMPTS,
             created_at: now,
         };
         Ok(self.ports.uploads.insert_upload(&upload, &job).await?)
@@ -159,7 +163,7 @@ impl UploadService {
     /// the offset unchanged. Returns the upload at its new offset.
     ///
     /// # Errors
-    /// `NotFound`, `OffsetMismatch`, `TooLarge` (past the length), `ChecksumMismatch`,
+    /// `NotFound`, `OffsetMismatch`, `PastLength`, `ChecksumMismatch`,
     /// `Blob` (including a body that broke off).
     pub async fn append(
         &self,
@@ -179,7 +183,7 @@ impl UploadService {
         let stored = blobs.put_stream(&key, body).await;
         let size = match (stored, verification.failure()) {
             (_, Some(Failure::TooLong)) => {
-                return Err(UploadError::TooLarge { limit: upload.length });
+                return Err(UploadError::PastLength { length: upload.length });
             }
             (_, Some(Failure::ChecksumMismatch)) => return Err(UploadError::ChecksumMismatch),
             (Err(err), None) => return Err(err.into()),
