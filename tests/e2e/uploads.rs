@@ -460,3 +460,29 @@ async fn a_real_tus_client_resumes_a_cut_off_chunk_and_the_track_is_the_file() {
     assert_eq!(track["size_bytes"], fixture().len());
     assert_stored_original(&server, &fixture());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_requests_on_one_upload_land_once() {
+    let server = TestServer::start().await;
+    let alice = server.register_as("alice").await;
+    let bytes = fixture();
+    let path = create(&server, &alice, bytes.len() as u64).await;
+
+    let appends = (0..6).map(|_| patch(&server, &alice, &path, 0, &bytes, None));
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all(appends).await.iter().map(Response::status).collect();
+    let landed = statuses.iter().filter(|s| **s == StatusCode::NO_CONTENT).count();
+    assert_eq!(landed, 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| [StatusCode::NO_CONTENT, StatusCode::CONFLICT].contains(s)));
+    assert_eq!(offset(&server, &alice, &path).await, bytes.len() as u64);
+
+    let body = json!({"upload_id": upload_id(&path), "title": "Once"});
+    let makes = (0..4).map(|_| from_upload(&server, &alice, body.clone()));
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all(makes).await.iter().map(Response::status).collect();
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "one track per upload: {statuses:?}");
+    let others = [StatusCode::CREATED, StatusCode::CONFLICT, StatusCode::NOT_FOUND];
+    assert!(statuses.iter().all(|s| others.contains(s)), "{statuses:?}");
+    assert_stored_original(&server, &bytes);
+}
