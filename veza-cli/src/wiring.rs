@@ -21,6 +21,7 @@ use veza_core::mail::Mailer;
 use veza_core::scan::{NoScanner, VirusScanner};
 use veza_core::store::AccountStore;
 use veza_core::tracks::{DELETE_BLOBS_JOB, PROCESS_JOB, TracksConfig};
+use veza_core::uploads::EXPIRE_JOB;
 use veza_core::{Ports, Services};
 
 use crate::secrets;
@@ -238,6 +239,7 @@ pub fn services_with_clock(
         blobs: edges.blobs,
         jobs: accounts.clone(),
         tracks: accounts.clone(),
+        uploads: accounts.clone(),
         credentials: accounts.clone(),
         mail_outbox: accounts.clone(),
         mailer: edges.mailer,
@@ -260,6 +262,7 @@ pub fn job_runner(services: &Services) -> JobRunner {
         JobRunner::new(services.jobs.clone(), Arc::new(SystemClock), RunnerConfig::default());
     runner.register(PROCESS_JOB, Arc::new(services.tracks.processor()));
     runner.register(DELETE_BLOBS_JOB, Arc::new(services.tracks.blob_remover()));
+    runner.register(EXPIRE_JOB, Arc::new(services.uploads.expirer()));
     runner
 }
 

@@ -19,6 +19,7 @@ pub mod rate_limit;
 pub mod scan;
 pub mod store;
 pub mod tracks;
+pub mod uploads;
 pub mod users;
 
 #[cfg(feature = "testing")]

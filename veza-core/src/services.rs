@@ -17,6 +17,7 @@ use crate::rate_limit::RateLimiter;
 use crate::scan::VirusScanner;
 use crate::store::StoreHealth;
 use crate::tracks::{TrackService, TrackStore, TracksConfig};
+use crate::uploads::{UploadService, UploadStore};
 use crate::users::{UserService, UserStore};
 
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct Ports {
     pub analyzer: Arc<dyn AudioAnalyzer>,
     pub jobs: Arc<dyn JobStore>,
     pub tracks: Arc<dyn TrackStore>,
+    /// Resumable uploads in progress.
+    pub uploads: Arc<dyn UploadStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub mail_outbox: Arc<dyn MailOutbox>,
     pub mailer: Arc<dyn Mailer>,
@@ -54,6 +57,8 @@ pub struct Services {
     pub privacy: PrivacyService,
     pub jobs: Arc<dyn JobStore>,
     pub tracks: TrackService,
+    /// Resumable (tus) uploads, and tracks made of them.
+    pub uploads: UploadService,
     pub credentials: CredentialService,
     /// Delivers queued mail; `veza serve` runs it with `mail.start()`.
     pub mail: MailRelay,
@@ -90,6 +95,7 @@ impl Services {
         let profiles = ProfileService::new(ports.clone());
         let privacy = PrivacyService::new(ports.clone(), users.clone(), audit.clone());
         let tracks = TrackService::new(ports.clone(), audit.clone(), tracks);
+        let uploads = UploadService::new(ports.clone(), tracks.clone());
         Self {
             admin,
             auth,
@@ -100,6 +106,7 @@ impl Services {
             profiles,
             privacy,
             tracks,
+            uploads,
             jobs: ports.jobs,
             health: ports.health,
         }

@@ -66,6 +66,7 @@ account_store!(
         + crate::privacy::PrivacyStore
         + crate::jobs::JobStore
         + crate::tracks::TrackStore
+        + crate::uploads::UploadStore
         + crate::credentials::CredentialStore
         + crate::mail::MailOutbox
         + StoreHealth

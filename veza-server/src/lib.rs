@@ -195,15 +195,31 @@ async fn deadline(
 fn cors(origins: &[HeaderValue]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins.iter().cloned()))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("x-csrf-token"),
-            HeaderName::from_static("idempotency-key"),
-            telemetry::REQUEST_ID,
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
         ])
-        .expose_headers([telemetry::REQUEST_ID, header::RETRY_AFTER])
+        .allow_headers(tower_http::cors::AllowHeaders::list(
+            [
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-csrf-token"),
+                HeaderName::from_static("idempotency-key"),
+                telemetry::REQUEST_ID,
+            ]
+            .into_iter()
+            .chain(routes::uploads::TUS_REQUEST_HEADERS),
+        ))
+        .expose_headers(tower_http::cors::ExposeHeaders::list(
+            [telemetry::REQUEST_ID, header::RETRY_AFTER, header::LOCATION]
+                .into_iter()
+                .chain(routes::uploads::TUS_RESPONSE_HEADERS),
+        ))
         .allow_credentials(true)
         .max_age(Duration::from_secs(600))
 }

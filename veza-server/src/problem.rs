@@ -13,6 +13,7 @@ use veza_core::pagination::PageError;
 use veza_core::privacy::PrivacyError;
 use veza_core::profiles::ProfileError;
 use veza_core::tracks::TracksError;
+use veza_core::uploads::UploadError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -319,6 +320,41 @@ impl From<TracksError> for Problem {
             }
             TracksError::Blob(err) => Problem::internal(&err),
             TracksError::Store(err) => Problem::internal(&err),
+        }
+    }
+}
+
+impl From<UploadError> for Problem {
+    fn from(err: UploadError) -> Self {
+        let detail = Some(err.to_string());
+        match err {
+            UploadError::NotFound => Problem::not_found(),
+            UploadError::TooLarge { .. } | UploadError::PastLength { .. } => {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
+            }
+            UploadError::OffsetMismatch { .. } => {
+                Problem::new(StatusCode::CONFLICT, "offset_mismatch", detail)
+            }
+            UploadError::ChecksumMismatch => {
+                // tus's own status; HTTP has no name for it.
+                let status = StatusCode::from_u16(460).expect("460 is a valid status");
+                let mut problem = Problem::new(status, "checksum_mismatch", detail);
+                problem.title = "Checksum Mismatch".to_owned();
+                problem
+            }
+            UploadError::UnsupportedChecksum => {
+                Problem::new(StatusCode::BAD_REQUEST, "unsupported_checksum", detail)
+            }
+            UploadError::BadChecksum(_) | UploadError::BadMetadata(_) => {
+                Problem::new(StatusCode::BAD_REQUEST, "malformed_request", detail)
+            }
+            UploadError::Incomplete { .. } => {
+                Problem::new(StatusCode::CONFLICT, "upload_incomplete", detail)
+            }
+            UploadError::Busy => Problem::new(StatusCode::CONFLICT, "upload_busy", detail),
+            UploadError::Track(err) => err.into(),
+            UploadError::Blob(err) => Problem::internal(&err),
+            UploadError::Store(err) => Problem::internal(&err),
         }
     }
 }

@@ -12,6 +12,7 @@ mod privacy;
 mod profiles;
 mod tracks;
 mod two_factor;
+mod uploads;
 
 use async_trait::async_trait;
 use sqlx::migrate::{Migrate, Migrator};
@@ -239,6 +240,7 @@ mod tests {
     veza_core::two_factor_store_contract!(fresh => optional);
     veza_core::profile_store_contract!(fresh => optional);
     veza_core::track_store_contract!(fresh => optional);
+    veza_core::upload_store_contract!(fresh => optional);
 
     fn migration_files(dialect: &str) -> Vec<String> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);

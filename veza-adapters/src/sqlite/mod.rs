@@ -12,6 +12,7 @@ mod privacy;
 mod profiles;
 mod tracks;
 mod two_factor;
+mod uploads;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
@@ -155,6 +156,7 @@ mod tests {
     veza_core::two_factor_store_contract!(fresh);
     veza_core::profile_store_contract!(fresh);
     veza_core::track_store_contract!(fresh);
+    veza_core::upload_store_contract!(fresh);
 
     #[tokio::test]
     async fn migrating_twice_applies_nothing_the_second_time() {

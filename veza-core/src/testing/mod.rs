@@ -1,7 +1,7 @@
 //! Contract suites: the behaviour every adapter of a port must show, run unchanged against
 //! each of them (`account_store_contract!`, `two_factor_store_contract!`,
 //! `profile_store_contract!`, `blob_store_contract!`, `job_store_contract!`,
-//! `track_store_contract!`, `mailer_contract!`, `rate_limiter_contract!`,
+//! `track_store_contract!`, `upload_store_contract!`, `mailer_contract!`, `rate_limiter_contract!`,
 //! `virus_scanner_contract!`). Concurrency cases use real parallel tasks and assert exact
 //! outcomes.
 
@@ -15,6 +15,7 @@ pub mod profile_store;
 pub mod rate_limiter;
 pub mod track_store;
 pub mod two_factor_store;
+pub mod upload_store;
 pub mod virus_scanner;
 
 /// Expands the cases of `testing::$module` into one `#[tokio::test]` each, against the

@@ -20,6 +20,7 @@ pub use model::{
     TrackQuery, TrackSort, TrackStatus, TrackVersion, Visibility, Waveform,
 };
 pub use ports::TrackStore;
+pub(crate) use processing::field as payload_field;
 pub use processing::{TrackBlobRemover, TrackProcessor};
 pub(crate) use service::blob_removal_job;
 pub use service::{

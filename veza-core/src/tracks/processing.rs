@@ -24,7 +24,7 @@ pub(crate) fn delete_blobs_payload(key: &BlobKey) -> String {
 
 /// The string value of a one-field payload written by the functions above (ids and blob
 /// keys hold no quote or backslash, so no escaping is involved).
-fn field<'a>(payload: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(payload: &'a str, name: &str) -> Option<&'a str> {
     payload
         .trim()
         .strip_prefix("{\"")?

@@ -5,4 +5,5 @@ pub mod ops;
 pub mod search;
 pub mod tracks;
 pub mod two_factor;
+pub mod uploads;
 pub mod users;

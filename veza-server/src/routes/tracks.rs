@@ -1,7 +1,7 @@
 //! `/api/v1/tracks`: lists and search, one track, metadata edits, deletion and the
 //! waveform. Handlers translate; the core decides who sees what (a private track of someone
-//! else is 404) and who may change it (the owner; an admin may also delete). Uploads and
-//! streaming are separate route groups.
+//! else is 404) and who may change it (the owner; an admin may also delete). Resumable
+//! uploads are `uploads.rs`.
 
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartRejection};
@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             let (schemas, paths, versions) = routes!(list_versions, add_version);
             (schemas, paths, versions.layer(DefaultBodyLimit::disable()))
         })
+        .merge(super::uploads::router())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
