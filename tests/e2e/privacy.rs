@@ -204,15 +204,37 @@ async fn deleting_an_account_removes_its_audio_but_not_a_file_another_account_sh
     expect_json(shared, StatusCode::CREATED).await;
     let bobs = server.upload_track(&bob, "b.mp3", mp3, &[("title", "Bob's")]).await;
     let bobs = expect_json(bobs, StatusCode::CREATED).await["id"].as_str().unwrap().to_owned();
+    // An unfinished resumable upload, one part stored.
+    let created = server
+        .request(Method::POST, "/api/v1/tracks/uploads")
+        .bearer_auth(&ana.access)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "100")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let patched = server
+        .request(Method::PATCH, &location)
+        .bearer_auth(&ana.access)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(b"ID3 the first bytes".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::NO_CONTENT);
     server.run_jobs().await;
-    assert_eq!(server.blob_keys().await.len(), 2, "flac, and one mp3 for both accounts");
+    assert_eq!(server.blob_keys().await.len(), 3, "flac, one mp3 for both, one upload part");
 
     let done = delete_me(&server, &ana.access, json!({"password": PASSWORD})).await;
     assert_eq!(done.status(), StatusCode::NO_CONTENT);
     server.run_jobs().await;
 
     let keys = server.blob_keys().await;
-    assert_eq!(keys.len(), 1, "ana's own file is gone: {keys:?}");
+    assert_eq!(keys.len(), 1, "ana's own files are gone, the upload part too: {keys:?}");
     assert!(keys[0].ends_with(".mp3"), "bob's copy of the shared bytes stays: {keys:?}");
     let gone = server.request(Method::GET, &format!("/api/v1/tracks/{mine}")).send().await.unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);

@@ -176,6 +176,18 @@ impl UploadStore for PgStore {
         parts(self.pool(), id).await
     }
 
+    async fn owner_upload_part_keys(&self, owner_id: Uuid) -> Result<Vec<BlobKey>, StoreError> {
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT p.blob_key FROM upload_parts p JOIN uploads u ON u.id = p.upload_id \
+             WHERE u.owner_id = $1 ORDER BY p.blob_key",
+        )
+        .bind(owner_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(pg_error)?;
+        keys.iter().map(|k| BlobKey::parse(k).map_err(StoreError::backend)).collect()
+    }
+
     async fn claim_upload(
         &self,
         id: Uuid,

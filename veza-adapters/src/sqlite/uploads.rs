@@ -141,6 +141,20 @@ impl UploadStore for SqliteStore {
         self.read(move |conn| parts(conn, id)).await
     }
 
+    async fn owner_upload_part_keys(&self, owner_id: Uuid) -> Result<Vec<BlobKey>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT p.blob_key FROM upload_parts p JOIN uploads u ON u.id = p.upload_id \
+                 WHERE u.owner_id = ?1 ORDER BY p.blob_key",
+            )?
+            .query_map([owner_id.to_string()], |row| {
+                BlobKey::parse(&row.get::<_, String>(0)?).map_err(|e| conversion(0, e))
+            })?
+            .collect()
+        })
+        .await
+    }
+
     async fn claim_upload(
         &self,
         id: Uuid,

@@ -77,8 +77,10 @@ impl PrivacyService {
                 .await;
             return Err(PrivacyError::InvalidCredentials);
         }
-        // Read before the rows go: the account's audio, every version of every track.
-        let audio = self.ports.tracks.owner_blob_keys(user.id).await?;
+        // Read before the rows go: the account's audio, every version of every track and the
+        // parts of its unfinished uploads.
+        let mut audio = self.ports.tracks.owner_blob_keys(user.id).await?;
+        audio.extend(self.ports.uploads.owner_upload_part_keys(user.id).await?);
         let Some(erased) = self.ports.privacy.delete_account(user.id).await? else {
             // A concurrent request erased it first: the outcome the caller asked for.
             return Ok(());

@@ -123,6 +123,10 @@ pub async fn appends_advance_the_offset_and_parts_read_back_in_order(store: Arc<
 
     assert_eq!(offset_of(&store, &upload).await, 10);
     assert_eq!(store.upload_parts(upload.id).await.unwrap(), parts);
+    let mut keys: Vec<_> = parts.iter().map(|p| p.blob.clone()).collect();
+    keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(store.owner_upload_part_keys(upload.owner_id).await.unwrap(), keys);
+    assert_eq!(store.owner_upload_part_keys(Uuid::now_v7()).await.unwrap(), []);
 }
 
 pub async fn appends_off_the_offset_past_the_length_or_after_expiry_are_refused(

@@ -3,6 +3,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{AppendOutcome, NewUpload, RemoveIf, Upload, UploadPart};
+use crate::blobs::BlobKey;
 use crate::jobs::NewJob;
 use crate::store::StoreError;
 
@@ -34,6 +35,10 @@ pub trait UploadStore: Send + Sync {
 
     /// The upload's parts in offset order.
     async fn upload_parts(&self, id: Uuid) -> Result<Vec<UploadPart>, StoreError>;
+
+    /// The part blobs of every upload `owner_id` has in progress (what an account's erasure
+    /// must remove: the rows go with the account, the blobs would stay).
+    async fn owner_upload_part_keys(&self, owner_id: Uuid) -> Result<Vec<BlobKey>, StoreError>;
 
     /// Reserves a complete, unexpired upload for one request to turn into a track, until
     /// `until` (so a crashed request does not hold it forever). `false` if it is not there,
