@@ -261,8 +261,10 @@ async fn an_upload_over_the_limit_is_413_as_soon_as_it_crosses_it() {
     assert_eq!(server.blob_keys().await, Vec::<String>::new());
 }
 
-/// EICAR inside an otherwise valid MP3: refused as infected, nothing stored, audited. Needs a
-/// real clamd (`VEZA_TEST_CLAMD_URL`, started by CI with EICAR signatures).
+/// EICAR inside an otherwise valid WAV: refused as infected, nothing stored, audited. Needs a
+/// real clamd (`VEZA_TEST_CLAMD_URL`, started by CI with EICAR signatures). A WAV because
+/// ClamAV types ID3-tagged MP3 and Ogg files as media it does not scan (seen with clamd
+/// 1.4: EICAR appended to either is `OK`); FLAC, WAV and bare MPEG frames are scanned.
 #[tokio::test]
 async fn an_infected_upload_is_422_audited_and_not_stored() {
     let Some(clamd) = veza_adapters::clamd::testing::test_clamd_url() else { return };
@@ -270,12 +272,14 @@ async fn an_infected_upload_is_422_audited_and_not_stored() {
         TestServer::start_with_options(Options { clamd_url: Some(clamd), ..Options::default() })
             .await;
     let ana = server.register_as("ana").await;
-    let mut infected = audio_fixture("tone-2s.mp3");
+    let mut infected = wav_2s();
     infected.extend_from_slice(EICAR);
 
-    let response = server.upload_track(&ana, "song.mp3", infected, &[("title", "Song")]).await;
+    let response = server.upload_track(&ana, "song.wav", infected, &[("title", "Song")]).await;
     let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "infected").await;
     assert!(problem["detail"].as_str().unwrap().contains("EICAR"), "{problem}");
+    let alone = server.upload_track(&ana, "eicar.mp3", EICAR.to_vec(), &[("title", "E")]).await;
+    expect_problem(alone, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
 
     assert_no_track_for(&server, &ana).await;
     assert_eq!(server.blob_keys().await, Vec::<String>::new());
