@@ -9,6 +9,7 @@ mod mailbox;
 mod ops;
 mod password;
 mod privacy;
+mod stream;
 mod support;
 mod tokens;
 mod tracks;

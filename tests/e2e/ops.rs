@@ -2,6 +2,7 @@
 
 use axum::http::HeaderValue;
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 use veza_cli::settings::Database;
 use veza_server::ServerConfig;
 
@@ -110,13 +111,18 @@ async fn the_openapi_document_describes_every_route_served() {
         ("/api/v1/admin/users/{id}/suspend", "post"),
         ("/api/v1/admin/users/{id}/unsuspend", "post"),
         ("/api/v1/admin/audit-log", "get"),
+        ("/api/v1/internal/tracks/{id}/stream-ready", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
             "{method} {path} undocumented"
         );
     }
-    assert_eq!(paths.len(), 40, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
+    let callback = &paths["/api/v1/internal/tracks/{id}/stream-ready"]["post"];
+    assert_eq!(callback["security"], json!([{"internal_token": []}]), "{callback}");
+    let scheme = &doc["components"]["securitySchemes"]["internal_token"];
+    assert_eq!((&scheme["type"], &scheme["scheme"]), (&json!("http"), &json!("bearer")));
+    assert_eq!(paths.len(), 41, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
 }
 
 #[tokio::test]

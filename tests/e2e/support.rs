@@ -18,6 +18,8 @@ use veza_server::ServerConfig;
 
 pub const JWT_SECRET: &str = "e2e-test-secret-that-is-at-least-32-bytes-long";
 pub const PASSWORD: &str = "correct horse battery staple";
+/// `VEZA_INTERNAL_TOKEN` of every test server: what the stream server's callback presents.
+pub const INTERNAL_TOKEN: &str = "e2e-internal-token-that-is-at-least-32-bytes";
 
 pub struct TestServer {
     pub base: String,
@@ -44,6 +46,8 @@ pub struct Options {
     pub clock: Option<Arc<ManualClock>>,
     /// `VEZA_MAX_UPLOAD_BYTES`; `None`: the default.
     pub max_upload_bytes: Option<u64>,
+    /// `VEZA_STREAM_SERVER_URL`; `None`: the stream server is not notified.
+    pub stream_server_url: Option<String>,
 }
 
 /// The tokens a sign-in returned.
@@ -109,6 +113,8 @@ impl TestServer {
             max_upload_bytes: options
                 .max_upload_bytes
                 .unwrap_or(veza_core::tracks::TracksConfig::DEFAULT_MAX_UPLOAD_BYTES),
+            stream_server_url: options.stream_server_url,
+            internal_token: Some(Secret(INTERNAL_TOKEN.into())),
         };
         let clock: Arc<dyn Clock> = match options.clock {
             Some(clock) => clock,

@@ -21,10 +21,17 @@ with VEZA_PUBLIC_URL.
 Virus scanning: VEZA_CLAMD_URL (flag --clamd-url), tcp://host:port or unix:/path of a clamd;
 unset, uploads are not scanned.
 
+Stream server: VEZA_STREAM_SERVER_URL (flag --stream-server-url) is POSTed a JSON notice, with
+Authorization: Bearer <internal token>, when a track is ready for HLS packaging (retried with
+backoff until it answers 2xx); it reports back on VEZA_PUBLIC_URL/api/v1/internal/tracks/{id}/
+stream-ready with the same token. Unset, nothing is sent.
+
 Secrets (environment only, never flags):
   VEZA_JWT_SECRET        HS256 key of access tokens (at least 32 bytes) [default: generated into DATA_DIR/secrets]
   VEZA_JWT_SECRET_FILE   read that key from a file
   VEZA_CHAT_JWT_SECRET   key of chat tokens [default: derived from the JWT secret]
+  VEZA_INTERNAL_TOKEN    bearer token shared with the stream server (at least 32 bytes) [default: generated into DATA_DIR/secrets/internal_token]
+  VEZA_INTERNAL_TOKEN_FILE  read that token from a file
 
 Precedence: flags, then VEZA_* variables, then veza.toml, then defaults.";
 
@@ -248,6 +255,7 @@ async fn doctor(settings: &Settings, json: bool) -> Result<ExitCode, String> {
     };
     checks.push(("blobs", blobs));
     checks.push(("scanner", wiring::check_scanner(settings).await));
+    checks.push(("stream", wiring::check_stream(settings)));
 
     let healthy = checks.iter().all(|(_, result)| result.is_ok());
     if json {
@@ -407,8 +415,14 @@ fn admin_services(store: &Store, settings: &Settings) -> Result<veza_core::Servi
         scratch_dir: settings.data_dir.join("tmp"),
         mailer: MailTransport::open(settings)?.mailer(),
         scanner: wiring::scanner(settings)?,
+        // Admin commands announce nothing and answer no callback: a track they create is
+        // announced when a server's worker has processed it.
+        stream: std::sync::Arc::new(veza_core::stream::NoNotifier),
         mail: Default::default(),
-        tracks: veza_core::tracks::TracksConfig { max_upload_bytes: settings.max_upload_bytes },
+        tracks: veza_core::tracks::TracksConfig {
+            max_upload_bytes: settings.max_upload_bytes,
+            internal_token: None,
+        },
     };
     Ok(wiring::services(store, edges, keys, HashParams::OWASP))
 }

@@ -14,6 +14,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_profiles", include_str!("../../migrations/sqlite/0005_profiles.sql")),
     ("0006_jobs", include_str!("../../migrations/sqlite/0006_jobs.sql")),
     ("0007_tracks", include_str!("../../migrations/sqlite/0007_tracks.sql")),
+    ("0009_stream", include_str!("../../migrations/sqlite/0009_stream.sql")),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<usize, StoreError> {

@@ -12,8 +12,8 @@ use crate::media::{AudioAnalysis, AudioFormat};
 use crate::pagination::PageRequest;
 use crate::store::AccountStore;
 use crate::tracks::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, RankedTrack, SearchTerms, Tags, Title, Track,
-    TrackChanges, TrackQuery, TrackSort, TrackStatus, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, RankedTrack, SearchTerms, StreamState, Tags,
+    Title, Track, TrackChanges, TrackQuery, TrackSort, TrackStatus, Visibility, Waveform,
 };
 use crate::users::User;
 
@@ -33,6 +33,8 @@ macro_rules! track_store_contract {
             concurrent_edits_of_different_fields_all_land,
             processing_marks_a_track_ready_with_its_facts_or_failed_with_a_reason,
             deleting_a_track_enqueues_its_blob_removal_once,
+            marking_a_track_ready_enqueues_its_follow_up_job_only_with_it,
+            stream_reports_are_recorded_replaced_and_reset_by_new_audio,
         ] $($fresh)+);
     };
 }
@@ -92,7 +94,7 @@ async fn queued_jobs(store: &Arc<dyn AccountStore>) -> Vec<Uuid> {
 /// Inserts `track` and makes it ready.
 async fn ready(store: &Arc<dyn AccountStore>, track: NewTrack) -> Track {
     store.insert_track(&track, &job("track.process")).await.expect("insert track");
-    store.mark_track_ready(track.id, &analysis(), now()).await.unwrap().expect("track exists")
+    store.mark_track_ready(track.id, &analysis(), None, now()).await.unwrap().expect("track exists")
 }
 
 fn query(sort: TrackSort) -> TrackQuery {
@@ -283,7 +285,9 @@ pub async fn processing_marks_a_track_ready_with_its_facts_or_failed_with_a_reas
     let good = new_track(&user, "Good");
     store.insert_track(&good, &job("track.process")).await.unwrap();
 
-    let done = store.mark_track_ready(good.id, &analysis(), now()).await.unwrap().unwrap();
+    let before = queued_jobs(&store).await.len();
+    let done = store.mark_track_ready(good.id, &analysis(), None, now()).await.unwrap().unwrap();
+    assert_eq!(queued_jobs(&store).await.len(), before, "no follow-up job asked for, none queued");
 
     assert_eq!(done.status, TrackStatus::Ready);
     assert_eq!(done.failure_reason, None);
@@ -308,7 +312,9 @@ pub async fn processing_marks_a_track_ready_with_its_facts_or_failed_with_a_reas
     assert_eq!(failed.facts.duration_ms, None);
     assert_eq!(store.track_waveform(bad.id).await.unwrap(), None);
 
-    assert_eq!(store.mark_track_ready(Uuid::now_v7(), &analysis(), now()).await.unwrap(), None);
+    let facts = analysis();
+    let missing = store.mark_track_ready(Uuid::now_v7(), &facts, None, now());
+    assert_eq!(missing.await.unwrap(), None);
     assert_eq!(store.mark_track_failed(Uuid::now_v7(), "x", now()).await.unwrap(), None);
 }
 
@@ -339,6 +345,66 @@ pub async fn deleting_a_track_enqueues_its_blob_removal_once(store: Arc<dyn Acco
     let queued = queued_jobs(&store).await;
     assert_eq!(queued.len(), 4, "two processings, two removals, none for the second delete");
     assert!(queued.contains(&removal.id) && !queued.contains(&again.id));
+}
+
+pub async fn marking_a_track_ready_enqueues_its_follow_up_job_only_with_it(
+    store: Arc<dyn AccountStore>,
+) {
+    let user = owner(&store, "notify").await;
+    let track = new_track(&user, "Announced");
+    let process = job("track.process");
+    store.insert_track(&track, &process).await.unwrap();
+    let notify = job("track.notify_stream");
+
+    let done = store.mark_track_ready(track.id, &analysis(), Some(&notify), now()).await.unwrap();
+
+    assert_eq!(done.unwrap().status, TrackStatus::Ready);
+    let queued = queued_jobs(&store).await;
+    assert!(queued.contains(&notify.id), "the follow-up job is queued with the ready mark");
+
+    // A follow-up job that cannot be stored (its id is taken) rolls the ready mark back.
+    let other = new_track(&user, "Rolled back");
+    store.insert_track(&other, &job("track.process")).await.unwrap();
+    store.mark_track_ready(other.id, &analysis(), Some(&notify), now()).await.unwrap_err();
+    let still = store.track_by_id(other.id).await.unwrap().unwrap();
+    assert_eq!((still.status, still.version), (TrackStatus::Processing, 1));
+
+    // No track, no job.
+    let orphan = job("track.notify_stream");
+    let facts = analysis();
+    let missing = store.mark_track_ready(Uuid::now_v7(), &facts, Some(&orphan), now());
+    assert_eq!(missing.await.unwrap(), None);
+    assert!(!queued_jobs(&store).await.contains(&orphan.id));
+}
+
+pub async fn stream_reports_are_recorded_replaced_and_reset_by_new_audio(
+    store: Arc<dyn AccountStore>,
+) {
+    let user = owner(&store, "hls").await;
+    let track = ready(&store, new_track(&user, "Packaged")).await;
+    assert_eq!(track.stream, None, "nothing reported yet");
+    let packaged = StreamState::parse("ready", Some("https://cdn.example/hls/1.m3u8"), None);
+    let packaged = packaged.unwrap();
+
+    assert!(store.record_stream_state(track.id, &packaged, now()).await.unwrap());
+
+    let read = store.track_by_id(track.id).await.unwrap().unwrap();
+    assert_eq!(read.stream.as_ref(), Some(&packaged));
+    assert_eq!(read.version, track.version + 1, "a report changes what clients see");
+
+    let failed = StreamState::parse("failed", None, Some("segmenter crashed")).unwrap();
+    assert!(store.record_stream_state(track.id, &failed, now()).await.unwrap());
+    let read = store.track_by_id(track.id).await.unwrap().unwrap();
+    assert_eq!(read.stream, Some(failed.clone()), "the later report replaces the earlier");
+    let silent = StreamState::parse("failed", None, None).unwrap();
+    assert!(store.record_stream_state(track.id, &silent, now()).await.unwrap());
+    assert_eq!(store.track_by_id(track.id).await.unwrap().unwrap().stream, Some(silent));
+
+    assert!(store.record_stream_state(track.id, &packaged, now()).await.unwrap());
+    let reanalysed = store.mark_track_ready(track.id, &analysis(), None, now()).await.unwrap();
+    assert_eq!(reanalysed.unwrap().stream, None, "new audio has not been packaged yet");
+
+    assert!(!store.record_stream_state(Uuid::now_v7(), &packaged, now()).await.unwrap());
 }
 
 fn search(q: &str) -> TrackQuery {

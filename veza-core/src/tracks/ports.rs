@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{NewTrack, RankedTrack, Track, TrackChanges, TrackQuery, Waveform};
+use super::{NewTrack, RankedTrack, StreamState, Track, TrackChanges, TrackQuery, Waveform};
 use crate::blobs::BlobKey;
 use crate::jobs::NewJob;
 use crate::media::AudioAnalysis;
@@ -35,14 +35,26 @@ pub trait TrackStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError>;
 
-    /// Records a successful analysis: `ready`, its facts and waveform, no failure reason.
-    /// `None` if no such track (deleted while processing).
+    /// Records a successful analysis: `ready`, its facts and waveform, no failure reason, no
+    /// stream state (the stream server has yet to package this audio) — and enqueues `then`
+    /// (telling the stream server) in the same transaction. `None`, and no job, if no such
+    /// track (deleted while processing).
     async fn mark_track_ready(
         &self,
         id: Uuid,
         analysis: &AudioAnalysis,
+        then: Option<&NewJob>,
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError>;
+
+    /// Records the stream server's report on the track's packaging, replacing any earlier
+    /// one. `false` if no such track.
+    async fn record_stream_state(
+        &self,
+        id: Uuid,
+        state: &StreamState,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 
     /// Records a failed analysis: `failed` with `reason`. `None` if no such track.
     async fn mark_track_failed(
