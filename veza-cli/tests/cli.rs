@@ -585,3 +585,35 @@ fn track_import_fails_in_one_line_for_an_unknown_owner_and_exits_1_when_files_fa
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("1 file(s) failed to import"), "{stderr}");
 }
+
+#[test]
+fn track_import_fails_an_infected_file_and_imports_the_clean_one_beside_it() {
+    let Some(clamd) = veza_adapters::clamd::testing::test_clamd_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let music = dir.path().join("music");
+    std::fs::create_dir(&music).unwrap();
+    // FLAC: clamd does not look inside MP3 frames, so EICAR after them passes (measured
+    // with clamd 1.4, 2026-11-30); after FLAC frames it is found.
+    let clean = std::fs::read(format!("{FIXTURES}/tone-2s.flac")).unwrap();
+    let mut infected = clean.clone();
+    infected.extend_from_slice(&veza_core::testing::virus_scanner::eicar());
+    std::fs::write(music.join("clean.flac"), clean).unwrap();
+    std::fs::write(music.join("infected.flac"), infected).unwrap();
+    create_owner(dir.path(), "scanned");
+
+    let import = ["track", "import", "music", "--owner", "scanned", "--json"];
+    let output = run(veza(dir.path()).args(import).args(["--clamd-url", &clamd]), "");
+
+    assert_eq!(output.status.code(), Some(1), "a failed file fails the command");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((&report["imported"], &report["failed"]), (&json!(1), &json!(1)), "{report}");
+    let infected = &report["files"][1];
+    assert_eq!(
+        (&infected["path"], &infected["outcome"]),
+        (&json!("music/infected.flac"), &json!("failed"))
+    );
+    assert!(
+        infected["reason"].as_str().unwrap().contains("flagged by the virus scanner"),
+        "{report}"
+    );
+}
