@@ -10,6 +10,7 @@ mod ops;
 mod password;
 mod privacy;
 mod resumable;
+mod stream;
 mod support;
 mod tokens;
 mod tracks;

@@ -2,6 +2,7 @@
 
 use axum::http::HeaderValue;
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 use veza_cli::settings::Database;
 use veza_server::ServerConfig;
 
@@ -119,6 +120,7 @@ async fn the_openapi_document_describes_every_route_served() {
         ("/api/v1/admin/users/{id}/suspend", "post"),
         ("/api/v1/admin/users/{id}/unsuspend", "post"),
         ("/api/v1/admin/audit-log", "get"),
+        ("/api/v1/internal/tracks/{id}/stream-ready", "post"),
     ];
     for (path, method) in expected {
         assert!(
@@ -126,6 +128,10 @@ async fn the_openapi_document_describes_every_route_served() {
             "{method} {path} undocumented"
         );
     }
+    let callback = &paths["/api/v1/internal/tracks/{id}/stream-ready"]["post"];
+    assert_eq!(callback["security"], json!([{"internal_token": []}]), "{callback}");
+    let scheme = &doc["components"]["securitySchemes"]["internal_token"];
+    assert_eq!((&scheme["type"], &scheme["scheme"]), (&json!("http"), &json!("bearer")));
     let expected_paths: std::collections::BTreeSet<&str> =
         expected.iter().map(|(p, _)| *p).collect();
     let documented: std::collections::BTreeSet<&str> = paths.keys().map(String::as_str).collect();

@@ -27,6 +27,8 @@ pub const AUDIO_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/
 pub fn audio_fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{AUDIO_FIXTURES}/{name}")).expect("fixture")
 }
+/// `VEZA_INTERNAL_TOKEN` of every test server: what the stream server's callback presents.
+pub const INTERNAL_TOKEN: &str = "e2e-internal-token-that-is-at-least-32-bytes";
 
 pub struct TestServer {
     pub base: String,
@@ -55,6 +57,8 @@ pub struct Options {
     pub max_upload_bytes: Option<u64>,
     /// `VEZA_CLAMD_URL`; `None`: the environment's `VEZA_CLAMD_URL`, if any.
     pub clamd_url: Option<String>,
+    /// `VEZA_STREAM_SERVER_URL`; `None`: the stream server is not notified.
+    pub stream_server_url: Option<String>,
 }
 
 /// The tokens a sign-in returned.
@@ -132,6 +136,8 @@ impl TestServer {
             max_upload_bytes: options
                 .max_upload_bytes
                 .unwrap_or(veza_core::tracks::TracksConfig::DEFAULT_MAX_UPLOAD_BYTES),
+            stream_server_url: options.stream_server_url,
+            internal_token: Some(Secret(INTERNAL_TOKEN.into())),
         };
         let clock: Arc<dyn Clock> = match options.clock {
             Some(clock) => clock,

@@ -112,6 +112,7 @@ async fn a_processed_track_is_listed_with_its_facts_and_waveform() {
         "likes_count",
         "plays_count",
         "comments_count",
+        "hls_url",
         "created_at",
         "updated_at",
         "version",
@@ -126,6 +127,7 @@ async fn a_processed_track_is_listed_with_its_facts_and_waveform() {
     let duration = track["duration_ms"].as_i64().unwrap();
     assert!((1950..=2050).contains(&duration), "{duration} ms");
     assert_eq!(track["codec"], "mp3");
+    assert_eq!(track["hls_url"], Value::Null, "not packaged by a stream server");
     assert_eq!((track["likes_count"].as_i64(), track["version"].as_i64()), (Some(0), Some(2)));
     let waveform =
         expect_json(get(&server, &format!("{path}/waveform"), None).await, StatusCode::OK).await;

@@ -13,6 +13,7 @@ pub mod s3_blobs;
 
 pub mod spool;
 pub mod sqlite;
+pub mod stream_http;
 pub mod symphonia;
 
 mod like;

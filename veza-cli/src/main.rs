@@ -1,10 +1,13 @@
-//! `veza`: serve the API, migrate the database, check dependencies, administer accounts.
+//! `veza`: serve the API, migrate the database, check dependencies, administer accounts,
+//! import tracks.
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use time::format_description::well_known::Rfc3339;
+use veza_cli::import;
 use veza_cli::settings::{ConfigArgs, LogFormat, Settings};
 use veza_cli::wiring::{self, MailTransport, Store};
 use veza_core::audit::{Actor, AuditFilter};
@@ -21,10 +24,17 @@ with VEZA_PUBLIC_URL.
 Virus scanning: VEZA_CLAMD_URL (flag --clamd-url), tcp://host:port or unix:/path of a clamd;
 unset, uploads are not scanned.
 
+Stream server: VEZA_STREAM_SERVER_URL (flag --stream-server-url) is POSTed a JSON notice, with
+Authorization: Bearer <internal token>, when a track is ready for HLS packaging (retried with
+backoff until it answers 2xx); it reports back on VEZA_PUBLIC_URL/api/v1/internal/tracks/{id}/
+stream-ready with the same token. Unset, nothing is sent.
+
 Secrets (environment only, never flags):
   VEZA_JWT_SECRET        HS256 key of access tokens (at least 32 bytes) [default: generated into DATA_DIR/secrets]
   VEZA_JWT_SECRET_FILE   read that key from a file
   VEZA_CHAT_JWT_SECRET   key of chat tokens [default: derived from the JWT secret]
+  VEZA_INTERNAL_TOKEN    bearer token shared with the stream server (at least 32 bytes) [default: generated into DATA_DIR/secrets/internal_token]
+  VEZA_INTERNAL_TOKEN_FILE  read that token from a file
 
 Precedence: flags, then VEZA_* variables, then veza.toml, then defaults.";
 
@@ -53,6 +63,9 @@ enum Command {
     /// Administer accounts
     #[command(subcommand)]
     User(UserCommand),
+    /// Import audio files as tracks
+    #[command(subcommand)]
+    Track(TrackCommand),
     /// Inspect and retry background jobs
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -67,6 +80,21 @@ enum Command {
         /// How many events (1–100)
         #[arg(long, default_value_t = 50)]
         limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TrackCommand {
+    /// Import files, or every file under directories, as public tracks of one account, each
+    /// through the upload checks (format by bytes, size limit, virus scan); a serving
+    /// instance's workers then analyse them. Exit code 1 if any file failed.
+    Import {
+        /// Audio files or directories (walked recursively)
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<std::path::PathBuf>,
+        /// The account the tracks belong to: id or username
+        #[arg(long, value_name = "USER")]
+        owner: String,
     },
 }
 
@@ -164,6 +192,9 @@ async fn run(command: Command, settings: &Settings, json: bool) -> Result<ExitCo
         Command::User(command) => user(command, settings, json).await,
         Command::Audit { user, action, limit } => audit(settings, user, action, limit, json).await,
         Command::Jobs(command) => jobs(settings, command, json).await,
+        Command::Track(TrackCommand::Import { paths, owner }) => {
+            track_import(settings, &paths, &owner, json).await
+        }
     }
 }
 
@@ -248,6 +279,7 @@ async fn doctor(settings: &Settings, json: bool) -> Result<ExitCode, String> {
     };
     checks.push(("blobs", blobs));
     checks.push(("scanner", wiring::check_scanner(settings).await));
+    checks.push(("stream", wiring::check_stream(settings)));
 
     let healthy = checks.iter().all(|(_, result)| result.is_ok());
     if json {
@@ -394,6 +426,85 @@ async fn jobs(settings: &Settings, command: JobsCommand, json: bool) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+async fn track_import(
+    settings: &Settings,
+    paths: &[std::path::PathBuf],
+    owner: &str,
+    json: bool,
+) -> Result<ExitCode, String> {
+    let store = Store::open(settings).await?;
+    store.migrate().await?;
+    let services = admin_services(&store, settings)?;
+    let owner = match services.users.find(owner).await {
+        Ok(user) => user,
+        Err(AuthError::UserNotFound) => return Err(format!("--owner {owner:?}: no such user")),
+        Err(other) => return Err(describe(other)),
+    };
+    let files = import::collect_files(paths)?;
+    // On stderr, and only for a person watching: scripts read stdout.
+    let bar = if json || !std::io::stdout().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar =
+            ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}")
+            .map_err(|e| e.to_string())?;
+        bar.set_style(style);
+        bar
+    };
+    let mut outcomes = Vec::with_capacity(files.len());
+    for file in files {
+        bar.set_message(file.display().to_string());
+        let outcome = import::import_file(&services.tracks, owner.id, &file).await;
+        bar.inc(1);
+        outcomes.push((file, outcome));
+    }
+    bar.finish_and_clear();
+
+    let count = |label: &str| outcomes.iter().filter(|(_, o)| o.label() == label).count();
+    let (imported, skipped, failed) = (count("imported"), count("skipped"), count("failed"));
+    if json {
+        let files: Vec<_> = outcomes
+            .iter()
+            .map(|(path, outcome)| {
+                let mut entry =
+                    json!({"path": path.display().to_string(), "outcome": outcome.label()});
+                match outcome {
+                    import::Outcome::Imported { track_id } => entry["track_id"] = json!(track_id),
+                    import::Outcome::Skipped { reason } | import::Outcome::Failed { reason } => {
+                        entry["reason"] = json!(reason);
+                    }
+                }
+                entry
+            })
+            .collect();
+        let summary = json!({
+            "owner": {"id": owner.id, "username": owner.username.as_str()},
+            "imported": imported, "skipped": skipped, "failed": failed, "files": files,
+        });
+        println!("{summary}");
+    } else {
+        for (path, outcome) in &outcomes {
+            match outcome {
+                import::Outcome::Imported { track_id } => {
+                    println!("imported  {}  -> track {track_id}", path.display());
+                }
+                import::Outcome::Skipped { reason } | import::Outcome::Failed { reason } => {
+                    println!("{:<8}  {}: {reason}", outcome.label(), path.display());
+                }
+            }
+        }
+        println!(
+            "imported {imported}, skipped {skipped}, failed {failed} (owner {})",
+            owner.username.as_str()
+        );
+    }
+    if failed > 0 {
+        return Err(format!("{failed} file(s) failed to import"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Services for one-shot admin commands. They never sign anyone in, so a throwaway signing
 /// key avoids generating the deployment's secret from an admin shell.
 fn admin_services(store: &Store, settings: &Settings) -> Result<veza_core::Services, String> {
@@ -407,8 +518,14 @@ fn admin_services(store: &Store, settings: &Settings) -> Result<veza_core::Servi
         scratch_dir: settings.data_dir.join("tmp"),
         mailer: MailTransport::open(settings)?.mailer(),
         scanner: wiring::scanner(settings)?,
+        // Admin commands announce nothing and answer no callback: a track they create is
+        // announced when a server's worker has processed it.
+        stream: std::sync::Arc::new(veza_core::stream::NoNotifier),
         mail: Default::default(),
-        tracks: veza_core::tracks::TracksConfig { max_upload_bytes: settings.max_upload_bytes },
+        tracks: veza_core::tracks::TracksConfig {
+            max_upload_bytes: settings.max_upload_bytes,
+            internal_token: None,
+        },
     };
     Ok(wiring::services(store, edges, keys, HashParams::OWASP))
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use veza_adapters::s3_blobs::{DEFAULT_REGION, S3Config};
+use veza_core::stream::InternalToken;
 use veza_core::tracks::TracksConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -70,6 +71,9 @@ pub struct ConfigArgs {
     /// Largest audio file accepted by an upload, in bytes [default: 524288000 (500 MiB)]
     #[arg(long, global = true, env = "VEZA_MAX_UPLOAD_BYTES", value_name = "BYTES")]
     pub max_upload_bytes: Option<u64>,
+    /// Stream server told (JSON POST, retried until it answers 2xx) when a track is ready for HLS packaging; it reports back on VEZA_PUBLIC_URL/api/v1/internal/tracks/{id}/stream-ready with VEZA_INTERNAL_TOKEN [default: none, not notified]
+    #[arg(long, global = true, env = "VEZA_STREAM_SERVER_URL", value_name = "URL")]
+    pub stream_server_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -98,6 +102,8 @@ struct FileConfig {
     s3_region: Option<String>,
     clamd_url: Option<String>,
     max_upload_bytes: Option<u64>,
+    stream_server_url: Option<String>,
+    internal_token_file: Option<PathBuf>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -243,12 +249,17 @@ pub struct Settings {
     /// `None`: no virus scanning (`NoScanner`).
     pub clamd_url: Option<String>,
     pub max_upload_bytes: u64,
+    /// `None`: the stream server is not notified.
+    pub stream_server_url: Option<String>,
+    /// Shared with the stream server; `None`: generated and kept in the data directory.
+    pub internal_token: Option<Secret>,
 }
 
 impl Settings {
     /// Resolves flags and environment (already merged by clap) over the config file over
     /// the defaults. Secrets come from `VEZA_JWT_SECRET`, `VEZA_JWT_SECRET_FILE` (or the
-    /// file's `jwt_secret_file`) and `VEZA_CHAT_JWT_SECRET`.
+    /// file's `jwt_secret_file`), `VEZA_CHAT_JWT_SECRET`, and `VEZA_INTERNAL_TOKEN` or
+    /// `VEZA_INTERNAL_TOKEN_FILE` (or the file's `internal_token_file`).
     ///
     /// # Errors
     /// A message naming the bad setting.
@@ -301,6 +312,32 @@ impl Settings {
         if max_upload_bytes == 0 {
             return Err("VEZA_MAX_UPLOAD_BYTES must be at least 1".into());
         }
+        let token_file =
+            env("VEZA_INTERNAL_TOKEN_FILE").map(PathBuf::from).or(file.internal_token_file);
+        let internal_token = match (env("VEZA_INTERNAL_TOKEN"), token_file) {
+            (Some(token), _) => Some(token),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| {
+                        format!("cannot read internal token file {}: {e}", path.display())
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        if let Some(token) = &internal_token {
+            InternalToken::new(token.as_str()).map_err(|e| format!("VEZA_INTERNAL_TOKEN: {e}"))?;
+        }
+        let stream_server_url =
+            args.stream_server_url.clone().or(file.stream_server_url).filter(|u| !u.is_empty());
+        if let Some(url) = &stream_server_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "VEZA_STREAM_SERVER_URL {url:?} must start with http:// or https://"
+            ));
+        }
         let public_url = args.public_url.clone().or(file.public_url);
         if let Some(url) = &public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -322,6 +359,8 @@ impl Settings {
             blobs,
             clamd_url: args.clamd_url.clone().or(file.clamd_url).filter(|u| !u.is_empty()),
             max_upload_bytes,
+            stream_server_url,
+            internal_token: internal_token.map(Secret),
         })
     }
 }
@@ -477,6 +516,49 @@ mod tests {
             Some("tcp://127.0.0.1:3310")
         );
         assert_eq!(Settings::resolve(&ConfigArgs::default()).unwrap().clamd_url, None);
+    }
+
+    #[test]
+    fn the_stream_server_and_the_internal_token_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("internal_token");
+        std::fs::write(&token, "internal-token-from-a-file-of-32-bytes+\n").unwrap();
+        let config = dir.path().join("veza.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "stream_server_url = \"http://stream.internal:9000/jobs\"\n\
+                 internal_token_file = {:?}\n",
+                token.display().to_string()
+            ),
+        )
+        .unwrap();
+        let args = ConfigArgs { config: Some(config), ..ConfigArgs::default() };
+        let settings = Settings::resolve(&args).unwrap();
+        assert_eq!(settings.stream_server_url.as_deref(), Some("http://stream.internal:9000/jobs"));
+        assert_eq!(
+            settings.internal_token,
+            Some(Secret("internal-token-from-a-file-of-32-bytes+".into()))
+        );
+        assert!(!format!("{settings:?}").contains("internal-token-from"), "hidden from Debug");
+
+        let unset = Settings::resolve(&ConfigArgs::default()).unwrap();
+        assert_eq!((unset.stream_server_url, unset.internal_token), (None, None));
+        let args = ConfigArgs {
+            stream_server_url: Some("stream.internal:9000".into()),
+            ..ConfigArgs::default()
+        };
+        assert!(Settings::resolve(&args).unwrap_err().contains("VEZA_STREAM_SERVER_URL"));
+
+        std::fs::write(&token, "too short").unwrap();
+        let config = dir.path().join("short.toml");
+        std::fs::write(
+            &config,
+            format!("internal_token_file = {:?}\n", token.display().to_string()),
+        )
+        .unwrap();
+        let args = ConfigArgs { config: Some(config), ..ConfigArgs::default() };
+        assert!(Settings::resolve(&args).unwrap_err().contains("at least 32 bytes"));
     }
 
     #[test]

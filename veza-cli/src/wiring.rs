@@ -11,8 +11,9 @@ use veza_adapters::postgres::PgStore;
 use veza_adapters::s3_blobs::S3Blobs;
 use veza_adapters::spool::TempFileSpool;
 use veza_adapters::sqlite::SqliteStore;
+use veza_adapters::stream_http::HttpStreamNotifier;
 use veza_adapters::symphonia::SymphoniaAnalyzer;
-use veza_core::auth::{AuthConfig, HashParams, TokenKeys};
+use veza_core::auth::{AuthConfig, AuthService, HashParams, TokenKeys};
 use veza_core::blobs::BlobStore;
 use veza_core::clock::{Clock, SystemClock, UuidV7Ids};
 use veza_core::credentials::MailConfig;
@@ -20,7 +21,8 @@ use veza_core::jobs::{JobRunner, RunnerConfig};
 use veza_core::mail::Mailer;
 use veza_core::scan::{NoScanner, VirusScanner};
 use veza_core::store::AccountStore;
-use veza_core::tracks::{DELETE_BLOBS_JOB, PROCESS_JOB, TracksConfig};
+use veza_core::stream::{InternalToken, NoNotifier, StreamNotifier};
+use veza_core::tracks::{DELETE_BLOBS_JOB, NOTIFY_STREAM_JOB, PROCESS_JOB, TracksConfig};
 use veza_core::uploads::EXPIRE_JOB;
 use veza_core::{Ports, Services};
 
@@ -149,6 +151,54 @@ pub fn token_keys(settings: &Settings) -> Result<TokenKeys, String> {
     Ok(TokenKeys::new(jwt_secret.as_bytes(), chat, TOKEN_ISSUER))
 }
 
+/// The secret shared with the stream server: configured, or generated once into the data
+/// directory (`DATA_DIR/secrets/internal_token`, mode 0600) for the operator to hand over.
+///
+/// # Errors
+/// If a generated token cannot be stored, or a stored one is too short.
+pub fn internal_token(settings: &Settings) -> Result<InternalToken, String> {
+    let token = match &settings.internal_token {
+        Some(token) => token.0.clone(),
+        None => secrets::load_or_generate(&settings.data_dir, "internal_token")
+            .map_err(|e| format!("cannot keep the generated internal token: {e}"))?,
+    };
+    InternalToken::new(token).map_err(|e| format!("VEZA_INTERNAL_TOKEN: {e}"))
+}
+
+/// The stream notifier: an HTTP POST to `VEZA_STREAM_SERVER_URL` with callbacks under
+/// `public_url`, or `NoNotifier`. Connects to nothing yet.
+///
+/// # Errors
+/// A one-line message if `VEZA_STREAM_SERVER_URL` is unusable.
+pub fn stream_notifier(
+    settings: &Settings,
+    public_url: &str,
+    token: &InternalToken,
+) -> Result<Arc<dyn StreamNotifier>, String> {
+    match &settings.stream_server_url {
+        Some(url) => HttpStreamNotifier::new(url, public_url, token.clone())
+            .map(|notifier| Arc::new(notifier) as Arc<dyn StreamNotifier>)
+            .map_err(|e| format!("VEZA_STREAM_SERVER_URL: {e}")),
+        None => Ok(Arc::new(NoNotifier)),
+    }
+}
+
+/// Whether the stream notifier can be built (`veza doctor`). The stream server is not
+/// called: a notice is a real announcement, and the queue retries it anyway.
+///
+/// # Errors
+/// Why not.
+pub fn check_stream(settings: &Settings) -> Result<String, String> {
+    let public_url =
+        settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+    let token = match &settings.internal_token {
+        Some(token) => InternalToken::new(token.0.as_str())?,
+        // Not generated from a diagnostic command; `serve` does that.
+        None => InternalToken::new(AuthService::generate_secret())?,
+    };
+    Ok(stream_notifier(settings, &public_url, &token)?.describe())
+}
+
 /// The blob store the settings name: files (`DATA_DIR/blobs` unless `VEZA_BLOB_URL` is
 /// `file://DIR`) or an S3 bucket. Connects to nothing yet; `ObjectBlobs::check` does.
 ///
@@ -208,6 +258,7 @@ pub struct Edges {
     pub scratch_dir: std::path::PathBuf,
     pub mailer: Arc<dyn Mailer>,
     pub scanner: Arc<dyn VirusScanner>,
+    pub stream: Arc<dyn StreamNotifier>,
     pub mail: MailConfig,
     /// The upload limit and other track settings.
     pub tracks: TracksConfig,
@@ -244,6 +295,7 @@ pub fn services_with_clock(
         mail_outbox: accounts.clone(),
         mailer: edges.mailer,
         scanner: edges.scanner,
+        stream: edges.stream,
         health: accounts,
         rate_limiter: Arc::new(MemoryRateLimiter::new()),
         clock,
@@ -258,16 +310,22 @@ pub fn services_with_clock(
 /// The background job runner with every job kind this build handles registered. Domains add
 /// their handlers here as they gain background work.
 pub fn job_runner(services: &Services) -> JobRunner {
-    let mut runner =
-        JobRunner::new(services.jobs.clone(), Arc::new(SystemClock), RunnerConfig::default());
+    job_runner_with_clock(services, Arc::new(SystemClock))
+}
+
+/// As `job_runner`, on `clock` (tests step a `ManualClock` past retry backoffs).
+pub fn job_runner_with_clock(services: &Services, clock: Arc<dyn Clock>) -> JobRunner {
+    let mut runner = JobRunner::new(services.jobs.clone(), clock, RunnerConfig::default());
     runner.register(PROCESS_JOB, Arc::new(services.tracks.processor()));
+    runner.register(NOTIFY_STREAM_JOB, Arc::new(services.tracks.stream_notification()));
     runner.register(DELETE_BLOBS_JOB, Arc::new(services.tracks.blob_remover()));
     runner.register(EXPIRE_JOB, Arc::new(services.uploads.expirer()));
     runner
 }
 
 /// Everything `veza serve` needs once it has bound its address: data directory, database
-/// (migrated), blob directory, secrets, mail transport, virus scanner, services. Links in
+/// (migrated), blob directory, secrets (the JWT key, the internal token), mail transport,
+/// virus scanner, stream notifier, services. Links in
 /// mails start with `settings.public_url`, else `http://` + `settings.listen`.
 ///
 /// # Errors
@@ -298,6 +356,9 @@ pub async fn prepare_with_clock(
     tracing::info!(mail = %transport.describe(), "mail transport");
     let public_url =
         settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+    let internal_token = internal_token(settings)?;
+    let stream = stream_notifier(settings, &public_url, &internal_token)?;
+    tracing::info!(stream = %stream.describe(), "stream server");
     let mail = MailConfig { public_url, ..MailConfig::default() };
     let blobs = open_blobs(settings)?;
     tracing::info!(blobs = blobs.description(), "blob store");
@@ -308,8 +369,12 @@ pub async fn prepare_with_clock(
         scratch_dir: settings.data_dir.join("tmp"),
         mailer: transport.mailer(),
         scanner,
+        stream,
         mail,
-        tracks: TracksConfig { max_upload_bytes: settings.max_upload_bytes },
+        tracks: TracksConfig {
+            max_upload_bytes: settings.max_upload_bytes,
+            internal_token: Some(internal_token),
+        },
     };
     Ok(services_with_clock(&store, edges, keys, hash_params, clock))
 }

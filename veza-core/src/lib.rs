@@ -18,6 +18,7 @@ pub mod profiles;
 pub mod rate_limit;
 pub mod scan;
 pub mod store;
+pub mod stream;
 pub mod tracks;
 pub mod uploads;
 pub mod users;

@@ -16,6 +16,7 @@ use crate::profiles::{ProfileService, ProfileStore};
 use crate::rate_limit::RateLimiter;
 use crate::scan::VirusScanner;
 use crate::store::StoreHealth;
+use crate::stream::StreamNotifier;
 use crate::tracks::{TrackService, TrackStore, TracksConfig};
 use crate::uploads::{UploadService, UploadStore};
 use crate::users::{UserService, UserStore};
@@ -41,6 +42,8 @@ pub struct Ports {
     pub mailer: Arc<dyn Mailer>,
     /// Every upload passes through it before it is stored; `NoScanner` when none is set up.
     pub scanner: Arc<dyn VirusScanner>,
+    /// Told when a track is ready for HLS packaging; `NoNotifier` when none is set up.
+    pub stream: Arc<dyn StreamNotifier>,
     pub health: Arc<dyn StoreHealth>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,

@@ -79,6 +79,7 @@ pub struct AppState {
          (name = "admin", description = "User administration, moderation and the audit log"),
          (name = "users", description = "Profiles, follows, settings, export, account deletion"),
          (name = "tracks", description = "Tracks: lists, search, metadata, waveforms"),
+         (name = "internal", description = "Service-to-service callbacks (the stream server), authenticated by the internal token"),
          (name = "operations", description = "Health, readiness and metrics")),
 )]
 struct ApiDoc;
@@ -102,6 +103,16 @@ impl Modify for BearerAuth {
             .components
             .get_or_insert_default()
             .add_security_scheme("session_cookie", SecurityScheme::ApiKey(cookie));
+        let internal = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "VEZA_INTERNAL_TOKEN, shared with the stream server; never a user's token.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_default()
+            .add_security_scheme("internal_token", SecurityScheme::Http(internal));
     }
 }
 
@@ -123,6 +134,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .nest("/api/v1/users", routes::users::router())
         .nest("/api/v1/tracks", routes::tracks::router())
         .nest("/api/v1/search", routes::search::router())
+        .nest("/api/v1/internal", routes::internal::router())
 }
 
 /// The whole application: API routes, `/docs`, and the middleware every request crosses.

@@ -290,6 +290,10 @@ impl From<TracksError> for Problem {
                 "forbidden",
                 Some("Only the track's owner may do this.".into()),
             ),
+            TracksError::NotStreamServer => Problem::unauthorized(
+                "invalid_internal_token",
+                "Send the internal token: Authorization: Bearer <VEZA_INTERNAL_TOKEN>.",
+            ),
             TracksError::BadSort => {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid_sort", Some(err.to_string()))
             }

@@ -14,9 +14,9 @@ use veza_core::media::{AudioAnalysis, AudioFormat};
 use veza_core::pagination::PageRequest;
 use veza_core::store::StoreError;
 use veza_core::tracks::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, RankedTrack, SearchTerms, Tags,
-    Title, Track, TrackChanges, TrackCursor, TrackFacts, TrackOwner, TrackQuery, TrackSort,
-    TrackStatus, TrackStore, TrackVersion, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, RankedTrack, SearchTerms,
+    StreamState, Tags, Title, Track, TrackChanges, TrackCursor, TrackFacts, TrackOwner, TrackQuery,
+    TrackSort, TrackStatus, TrackStore, TrackVersion, Visibility, Waveform,
 };
 use veza_core::users::{DisplayName, Username};
 
@@ -29,7 +29,7 @@ macro_rules! track_columns {
          t.tags, t.bpm, t.musical_key, t.visibility, t.downloadable, t.status, \
          t.failure_reason, t.duration_ms, t.sample_rate, t.channels, t.bitrate, t.codec, \
          t.size_bytes, t.blob_key, t.format, t.popularity, t.created_at, t.updated_at, \
-         t.version "
+         t.version, t.stream_status, t.hls_url, t.stream_error "
     };
 }
 
@@ -131,6 +131,9 @@ struct TrackRow {
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
     version: i64,
+    stream_status: Option<String>,
+    hls_url: Option<String>,
+    stream_error: Option<String>,
 }
 
 fn unknown(what: &str) -> StoreError {
@@ -176,6 +179,13 @@ impl TryFrom<TrackRow> for Track {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            stream: row
+                .stream_status
+                .map(|status| {
+                    StreamState::from_stored(&status, row.hls_url, row.stream_error)
+                        .ok_or_else(|| unknown("stream status"))
+                })
+                .transpose()?,
         })
     }
 }
@@ -383,13 +393,15 @@ impl TrackStore for PgStore {
         id: Uuid,
         blob: &BlobKey,
         analysis: &AudioAnalysis,
+        then: Option<&NewJob>,
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError> {
+        let mut tx = self.pool().begin().await.map_err(pg_error)?;
         let changed = sqlx::query(
             "UPDATE tracks SET status = 'ready', failure_reason = NULL, duration_ms = $2, \
              sample_rate = $3, channels = $4, bitrate = $5, codec = $6, peaks = $7, \
-             samples_per_peak = $8, updated_at = $9, version = version + 1 \
-             WHERE id = $1 AND blob_key = $10",
+             samples_per_peak = $8, updated_at = $9, stream_status = NULL, hls_url = NULL, \
+             stream_error = NULL, version = version + 1 WHERE id = $1 AND blob_key = $10",
         )
         .bind(id)
         .bind(wide(analysis.duration_ms)?)
@@ -401,11 +413,41 @@ impl TrackStore for PgStore {
         .bind(wide(analysis.samples_per_peak)?)
         .bind(now)
         .bind(blob.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(pg_error)?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        if let Some(job) = then {
+            enqueue_in(&mut *tx, job).await?;
+        }
+        let track = track_by_id(&mut *tx, id).await?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(track)
+    }
+
+    async fn record_stream_state(
+        &self,
+        id: Uuid,
+        state: &StreamState,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE tracks SET stream_status = $2, hls_url = $3, stream_error = $4, \
+             updated_at = $5, version = version + 1 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state.status())
+        .bind(state.hls_url().map(|u| u.as_str()))
+        .bind(state.error())
+        .bind(now)
         .execute(self.pool())
         .await
         .map_err(pg_error)?
         .rows_affected();
-        if changed == 0 { Ok(None) } else { track_by_id(self.pool(), id).await }
+        Ok(changed > 0)
     }
 
     async fn mark_track_failed(
@@ -462,7 +504,8 @@ impl TrackStore for PgStore {
             "UPDATE tracks SET blob_key = $2, format = $3, size_bytes = $4, \
              status = 'processing', failure_reason = NULL, duration_ms = NULL, \
              sample_rate = NULL, channels = NULL, bitrate = NULL, codec = NULL, peaks = NULL, \
-             samples_per_peak = NULL, updated_at = $5, version = version + 1 WHERE id = $1",
+             samples_per_peak = NULL, updated_at = $5, stream_status = NULL, hls_url = NULL, \
+             stream_error = NULL, version = version + 1 WHERE id = $1",
         )
         .bind(version.track_id)
         .bind(version.blob.as_str())

@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_jobs", include_str!("../../migrations/sqlite/0006_jobs.sql")),
     ("0007_tracks", include_str!("../../migrations/sqlite/0007_tracks.sql")),
     ("0008_uploads", include_str!("../../migrations/sqlite/0008_uploads.sql")),
+    ("0009_stream", include_str!("../../migrations/sqlite/0009_stream.sql")),
     ("0010_track_versions", include_str!("../../migrations/sqlite/0010_track_versions.sql")),
 ];
 

@@ -13,9 +13,9 @@ use veza_core::media::{AudioAnalysis, AudioFormat};
 use veza_core::pagination::PageRequest;
 use veza_core::store::StoreError;
 use veza_core::tracks::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, RankedTrack, SearchTerms, Tags,
-    Title, Track, TrackChanges, TrackCursor, TrackFacts, TrackOwner, TrackQuery, TrackSort,
-    TrackStatus, TrackStore, TrackVersion, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, RankedTrack, SearchTerms,
+    StreamState, Tags, Title, Track, TrackChanges, TrackCursor, TrackFacts, TrackOwner, TrackQuery,
+    TrackSort, TrackStatus, TrackStore, TrackVersion, Visibility, Waveform,
 };
 use veza_core::users::{DisplayName, Username};
 
@@ -27,7 +27,8 @@ use crate::time_text;
 const TRACK_COLUMNS: &str = "t.id, t.owner_id, u.username, u.display_name, t.title, \
     t.description, t.genre, t.tags, t.bpm, t.musical_key, t.visibility, t.downloadable, \
     t.status, t.failure_reason, t.duration_ms, t.sample_rate, t.channels, t.bitrate, t.codec, \
-    t.size_bytes, t.blob_key, t.format, t.popularity, t.created_at, t.updated_at, t.version";
+    t.size_bytes, t.blob_key, t.format, t.popularity, t.created_at, t.updated_at, t.version, \
+    t.stream_status, t.hls_url, t.stream_error";
 
 const TRACK_FROM: &str = "FROM tracks t JOIN users u ON u.id = t.owner_id";
 
@@ -101,6 +102,13 @@ fn track_from_row(row: &Row<'_>) -> rusqlite::Result<Track> {
         created_at: time_at(row, 23)?,
         updated_at: time_at(row, 24)?,
         version: row.get(25)?,
+        stream: match row.get::<_, Option<String>>(26)? {
+            None => None,
+            Some(status) => Some(
+                StreamState::from_stored(&status, row.get(27)?, row.get(28)?)
+                    .ok_or_else(|| invalid(26, "stream status"))?,
+            ),
+        },
     })
 }
 
@@ -227,7 +235,7 @@ fn list(conn: &Connection, query: &TrackQuery) -> rusqlite::Result<Vec<RankedTra
                 query.q.as_ref().map(match_expression),
                 query.fetch_limit,
             ],
-            |row| Ok(RankedTrack { track: track_from_row(row)?, score: row.get(26)? }),
+            |row| Ok(RankedTrack { track: track_from_row(row)?, score: row.get(29)? }),
         )?
         .collect()
 }
@@ -298,9 +306,10 @@ impl TrackStore for SqliteStore {
         id: Uuid,
         blob: &BlobKey,
         analysis: &AudioAnalysis,
+        then: Option<&NewJob>,
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError> {
-        let (analysis, blob) = (analysis.clone(), blob.as_str().to_owned());
+        let (analysis, blob, then) = (analysis.clone(), blob.as_str().to_owned(), then.cloned());
         self.write(move |tx| {
             let peaks = Waveform::of(&analysis).peaks_to_bytes();
             let changed = tx
@@ -308,6 +317,7 @@ impl TrackStore for SqliteStore {
                     "UPDATE tracks SET status = 'ready', failure_reason = NULL, \
                      duration_ms = ?2, sample_rate = ?3, channels = ?4, bitrate = ?5, \
                      codec = ?6, peaks = ?7, samples_per_peak = ?8, updated_at = ?9, \
+                     stream_status = NULL, hls_url = NULL, stream_error = NULL, \
                      version = version + 1 WHERE id = ?1 AND blob_key = ?10",
                 )?
                 .execute(params![
@@ -322,7 +332,38 @@ impl TrackStore for SqliteStore {
                     time_text::format(now),
                     blob,
                 ])?;
-            if changed == 0 { Ok(None) } else { track_by_id(tx, id) }
+            if changed == 0 {
+                return Ok(None);
+            }
+            if let Some(job) = &then {
+                enqueue_in(tx, job)?;
+            }
+            track_by_id(tx, id)
+        })
+        .await
+    }
+
+    async fn record_stream_state(
+        &self,
+        id: Uuid,
+        state: &StreamState,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let state = state.clone();
+        self.write(move |tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE tracks SET stream_status = ?2, hls_url = ?3, stream_error = ?4, \
+                     updated_at = ?5, version = version + 1 WHERE id = ?1",
+                )?
+                .execute(params![
+                    id.to_string(),
+                    state.status(),
+                    state.hls_url().map(|u| u.as_str()),
+                    state.error(),
+                    time_text::format(now),
+                ])?;
+            Ok(changed > 0)
         })
         .await
     }
@@ -382,6 +423,7 @@ impl TrackStore for SqliteStore {
                      status = 'processing', failure_reason = NULL, duration_ms = NULL, \
                      sample_rate = NULL, channels = NULL, bitrate = NULL, codec = NULL, \
                      peaks = NULL, samples_per_peak = NULL, updated_at = ?5, \
+                     stream_status = NULL, hls_url = NULL, stream_error = NULL, \
                      version = version + 1 WHERE id = ?1",
                 )?
                 .execute(params![

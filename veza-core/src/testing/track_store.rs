@@ -12,9 +12,9 @@ use crate::media::{AudioAnalysis, AudioFormat};
 use crate::pagination::PageRequest;
 use crate::store::AccountStore;
 use crate::tracks::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, RankedTrack, SearchTerms, Tags,
-    Title, Track, TrackChanges, TrackQuery, TrackSort, TrackStatus, TrackVersion, Visibility,
-    Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, RankedTrack, SearchTerms,
+    StreamState, Tags, Title, Track, TrackChanges, TrackQuery, TrackSort, TrackStatus,
+    TrackVersion, Visibility, Waveform,
 };
 use crate::users::User;
 
@@ -37,6 +37,8 @@ macro_rules! track_store_contract {
             a_new_version_is_served_and_numbered_after_the_last,
             racing_versions_take_distinct_numbers_and_the_last_is_served,
             an_analysis_of_a_replaced_original_is_ignored,
+            marking_a_track_ready_enqueues_its_follow_up_job_only_with_it,
+            stream_reports_are_recorded_replaced_and_reset_by_new_audio,
         ] $($fresh)+);
     };
 }
@@ -97,7 +99,7 @@ async fn queued_jobs(store: &Arc<dyn AccountStore>) -> Vec<Uuid> {
 async fn ready(store: &Arc<dyn AccountStore>, track: NewTrack) -> Track {
     store.insert_track(&track, &job("track.process")).await.expect("insert track");
     store
-        .mark_track_ready(track.id, &track.blob, &analysis(), now())
+        .mark_track_ready(track.id, &track.blob, &analysis(), None, now())
         .await
         .unwrap()
         .expect("track exists")
@@ -291,8 +293,13 @@ pub async fn processing_marks_a_track_ready_with_its_facts_or_failed_with_a_reas
     let good = new_track(&user, "Good");
     store.insert_track(&good, &job("track.process")).await.unwrap();
 
-    let done =
-        store.mark_track_ready(good.id, &good.blob, &analysis(), now()).await.unwrap().unwrap();
+    let before = queued_jobs(&store).await.len();
+    let done = store
+        .mark_track_ready(good.id, &good.blob, &analysis(), None, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(queued_jobs(&store).await.len(), before, "no follow-up job asked for, none queued");
 
     assert_eq!(done.status, TrackStatus::Ready);
     assert_eq!(done.failure_reason, None);
@@ -320,10 +327,9 @@ pub async fn processing_marks_a_track_ready_with_its_facts_or_failed_with_a_reas
     assert_eq!(store.track_waveform(bad.id).await.unwrap(), None);
 
     let missing = Uuid::now_v7();
-    assert_eq!(
-        store.mark_track_ready(missing, &good.blob, &analysis(), now()).await.unwrap(),
-        None
-    );
+    let facts = analysis();
+    let none = store.mark_track_ready(missing, &good.blob, &facts, None, now());
+    assert_eq!(none.await.unwrap(), None);
     assert_eq!(store.mark_track_failed(missing, &good.blob, "x", now()).await.unwrap(), None);
 }
 
@@ -467,15 +473,97 @@ pub async fn an_analysis_of_a_replaced_original_is_ignored(store: Arc<dyn Accoun
     let second = new_version(&track, "v2", AudioFormat::Ogg);
     store.add_track_version(&second, &job("track.process"), now()).await.unwrap().unwrap();
 
-    let stale = store.mark_track_ready(track.id, &track.blob, &analysis(), now()).await.unwrap();
+    let stale =
+        store.mark_track_ready(track.id, &track.blob, &analysis(), None, now()).await.unwrap();
     assert_eq!(stale, None, "version 1's analysis finished after version 2 arrived");
     let stale = store.mark_track_failed(track.id, &track.blob, "late", now()).await.unwrap();
     assert_eq!(stale, None);
     let served = store.track_by_id(track.id).await.unwrap().unwrap();
     assert_eq!((served.status, served.failure_reason), (TrackStatus::Processing, None));
 
-    let current = store.mark_track_ready(track.id, &second.blob, &analysis(), now()).await.unwrap();
+    let current =
+        store.mark_track_ready(track.id, &second.blob, &analysis(), None, now()).await.unwrap();
     assert_eq!(current.unwrap().status, TrackStatus::Ready);
+}
+
+pub async fn marking_a_track_ready_enqueues_its_follow_up_job_only_with_it(
+    store: Arc<dyn AccountStore>,
+) {
+    let user = owner(&store, "notify").await;
+    let track = new_track(&user, "Announced");
+    let process = job("track.process");
+    store.insert_track(&track, &process).await.unwrap();
+    let notify = job("track.notify_stream");
+
+    let done = store
+        .mark_track_ready(track.id, &track.blob, &analysis(), Some(&notify), now())
+        .await
+        .unwrap();
+
+    assert_eq!(done.unwrap().status, TrackStatus::Ready);
+    let queued = queued_jobs(&store).await;
+    assert!(queued.contains(&notify.id), "the follow-up job is queued with the ready mark");
+
+    // A follow-up job that cannot be stored (its id is taken) rolls the ready mark back.
+    let other = new_track(&user, "Rolled back");
+    store.insert_track(&other, &job("track.process")).await.unwrap();
+    store
+        .mark_track_ready(other.id, &other.blob, &analysis(), Some(&notify), now())
+        .await
+        .unwrap_err();
+    let still = store.track_by_id(other.id).await.unwrap().unwrap();
+    assert_eq!((still.status, still.version), (TrackStatus::Processing, 1));
+
+    // No track, no job.
+    let orphan = job("track.notify_stream");
+    let facts = analysis();
+    let missing = store.mark_track_ready(Uuid::now_v7(), &track.blob, &facts, Some(&orphan), now());
+    assert_eq!(missing.await.unwrap(), None);
+    assert!(!queued_jobs(&store).await.contains(&orphan.id));
+}
+
+pub async fn stream_reports_are_recorded_replaced_and_reset_by_new_audio(
+    store: Arc<dyn AccountStore>,
+) {
+    let user = owner(&store, "hls").await;
+    let track = ready(&store, new_track(&user, "Packaged")).await;
+    assert_eq!(track.stream, None, "nothing reported yet");
+    let packaged = StreamState::parse("ready", Some("https://cdn.example/hls/1.m3u8"), None);
+    let packaged = packaged.unwrap();
+
+    assert!(store.record_stream_state(track.id, &packaged, now()).await.unwrap());
+
+    let read = store.track_by_id(track.id).await.unwrap().unwrap();
+    assert_eq!(read.stream.as_ref(), Some(&packaged));
+    assert_eq!(read.version, track.version + 1, "a report changes what clients see");
+
+    let failed = StreamState::parse("failed", None, Some("segmenter crashed")).unwrap();
+    assert!(store.record_stream_state(track.id, &failed, now()).await.unwrap());
+    let read = store.track_by_id(track.id).await.unwrap().unwrap();
+    assert_eq!(read.stream, Some(failed.clone()), "the later report replaces the earlier");
+    let silent = StreamState::parse("failed", None, None).unwrap();
+    assert!(store.record_stream_state(track.id, &silent, now()).await.unwrap());
+    assert_eq!(store.track_by_id(track.id).await.unwrap().unwrap().stream, Some(silent));
+
+    assert!(store.record_stream_state(track.id, &packaged, now()).await.unwrap());
+    let reanalysed =
+        store.mark_track_ready(track.id, &track.blob, &analysis(), None, now()).await.unwrap();
+    assert_eq!(reanalysed.unwrap().stream, None, "new audio has not been packaged yet");
+
+    assert!(store.record_stream_state(track.id, &packaged, now()).await.unwrap());
+    let version = NewTrackVersion {
+        id: Uuid::now_v7(),
+        track_id: track.id,
+        blob: BlobKey::parse(&format!("tracks/{}-v2.flac", track.id.simple())).unwrap(),
+        format: AudioFormat::Flac,
+        size_bytes: 10,
+        created_at: now(),
+    };
+    store.add_track_version(&version, &job("track.process"), now()).await.unwrap().unwrap();
+    let replaced = store.track_by_id(track.id).await.unwrap().unwrap();
+    assert_eq!(replaced.stream, None, "a new version has not been packaged yet");
+
+    assert!(!store.record_stream_state(Uuid::now_v7(), &packaged, now()).await.unwrap());
 }
 
 fn search(q: &str) -> TrackQuery {

@@ -14,6 +14,9 @@ pub enum TracksError {
     /// The caller sees the track but may not change it.
     #[error("only the track's owner may do this")]
     Forbidden,
+    /// A stream-server callback without the internal token, or with another one.
+    #[error("the internal token is missing or wrong")]
+    NotStreamServer,
     /// Unknown `sort` value, or `relevance` without a search.
     #[error("sort must be one of recent, popular, title, or relevance with q")]
     BadSort,

@@ -1,7 +1,8 @@
 //! Tracks: a musician's uploaded audio and what others may see of it. Metadata is parsed once
 //! into types that only hold valid values; a track is created `processing` together with the
 //! job that analyses it, and becomes `ready` (with duration, format facts and waveform peaks)
-//! or `failed` with a readable reason. Who may see a track is decided here, in the service:
+//! or `failed` with a readable reason; a ready track is then announced to the stream server,
+//! whose report on its HLS packaging is kept with it. Who may see a track is decided here, in the service:
 //! a private track of someone else does not exist for the caller.
 
 mod cursor;
@@ -15,15 +16,17 @@ mod upload;
 pub use cursor::TrackCursor;
 pub use error::TracksError;
 pub use model::{
-    Bpm, COUNTS_BEFORE_ENGAGEMENT, Description, Genre, MusicalKey, NewTrack, NewTrackVersion,
-    RankedTrack, SearchTerms, Tags, Title, Track, TrackChanges, TrackFacts, TrackOwner, TrackPatch,
-    TrackQuery, TrackSort, TrackStatus, TrackVersion, Visibility, Waveform,
+    Bpm, COUNTS_BEFORE_ENGAGEMENT, Description, Genre, HlsUrl, MusicalKey, NewTrack,
+    NewTrackVersion, RankedTrack, SearchTerms, StreamState, Tags, Title, Track, TrackChanges,
+    TrackFacts, TrackOwner, TrackPatch, TrackQuery, TrackSort, TrackStatus, TrackVersion,
+    Visibility, Waveform,
 };
 pub use ports::TrackStore;
 pub(crate) use processing::field as payload_field;
-pub use processing::{TrackBlobRemover, TrackProcessor};
+pub use processing::{NOTIFY_STREAM_JOB, StreamNotification, TrackBlobRemover, TrackProcessor};
 pub(crate) use service::blob_removal_job;
 pub use service::{
-    DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, TrackListRequest, TrackService, TracksConfig,
+    DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, StreamReport, TrackListRequest, TrackService,
+    TracksConfig,
 };
 pub use upload::StoredOriginal;

@@ -290,10 +290,138 @@ pub struct Track {
     pub format: AudioFormat,
     /// Likes and plays once they exist; orders `sort=popular`.
     pub popularity: i64,
+    /// What the stream server last reported about its HLS packaging; `None` until it did.
+    pub stream: Option<StreamState>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     /// Bumped by every change, from 1.
     pub version: i64,
+}
+
+/// The stream server's report on a track's HLS packaging, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamState {
+    /// Packaged; players fetch the playlist at `hls_url`.
+    Ready { hls_url: HlsUrl },
+    /// Packaging failed, with the stream server's reason if it gave one.
+    Failed { error: Option<String> },
+}
+
+impl StreamState {
+    /// Longest failure reason kept; a longer one is cut (it is the stream server's text).
+    pub const MAX_ERROR_CHARS: usize = 1000;
+
+    /// Parses a report as the stream server sent it: `ready` with an `hls_url`, or `failed`
+    /// with an optional `error` (cut to `MAX_ERROR_CHARS`).
+    ///
+    /// # Errors
+    /// `FieldError`s for an unknown status, a missing or bad `hls_url`, or a field that does
+    /// not belong to the status.
+    pub fn parse(
+        status: &str,
+        hls_url: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<Self, Vec<FieldError>> {
+        match status {
+            "ready" => {
+                let mut errors = Vec::new();
+                let url = match hls_url {
+                    None => Err(FieldError::new("hls_url", "is required when status is ready")),
+                    Some(raw) => HlsUrl::parse(raw),
+                };
+                let url = url.map_err(|e| errors.push(e)).ok();
+                if error.is_some() {
+                    errors.push(FieldError::new("error", "only goes with status failed"));
+                }
+                match url {
+                    Some(hls_url) if errors.is_empty() => Ok(StreamState::Ready { hls_url }),
+                    _ => Err(errors),
+                }
+            }
+            "failed" => {
+                if hls_url.is_some() {
+                    return Err(vec![FieldError::new("hls_url", "only goes with status ready")]);
+                }
+                let error = error
+                    .map(|e| e.trim().chars().take(Self::MAX_ERROR_CHARS).collect::<String>())
+                    .filter(|e| !e.is_empty());
+                Ok(StreamState::Failed { error })
+            }
+            _ => Err(vec![FieldError::new("status", "must be ready or failed")]),
+        }
+    }
+
+    /// `ready` or `failed`, as stored.
+    pub fn status(&self) -> &'static str {
+        match self {
+            StreamState::Ready { .. } => "ready",
+            StreamState::Failed { .. } => "failed",
+        }
+    }
+
+    pub fn hls_url(&self) -> Option<&HlsUrl> {
+        match self {
+            StreamState::Ready { hls_url } => Some(hls_url),
+            StreamState::Failed { .. } => None,
+        }
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            StreamState::Ready { .. } => None,
+            StreamState::Failed { error } => error.as_deref(),
+        }
+    }
+
+    /// Rebuilds a stored state; `None` for a status this build does not know.
+    pub fn from_stored(
+        status: &str,
+        hls_url: Option<String>,
+        error: Option<String>,
+    ) -> Option<Self> {
+        match (status, hls_url) {
+            ("ready", Some(url)) => Some(StreamState::Ready { hls_url: HlsUrl(url) }),
+            ("failed", _) => Some(StreamState::Failed { error }),
+            _ => None,
+        }
+    }
+}
+
+/// Where a packaged track's HLS playlist is: an absolute http(s) URL without credentials, at
+/// most 2048 characters. Clients are handed it as is, so nothing else gets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HlsUrl(String);
+
+impl HlsUrl {
+    pub const MAX: usize = 2048;
+
+    /// # Errors
+    /// A `FieldError` on `hls_url`.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let refuse = || FieldError::new("hls_url", "must be an absolute http:// or https:// URL");
+        let value = raw.trim();
+        if value.chars().count() > Self::MAX {
+            return Err(FieldError::new(
+                "hls_url",
+                format!("must be at most {} characters", Self::MAX),
+            ));
+        }
+        if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(refuse());
+        }
+        let url = url::Url::parse(value).map_err(|_| refuse())?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return Err(refuse());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(FieldError::new("hls_url", "must not contain a user name or password"));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A full-text search: up to `MAX_WORDS` lower-cased words of letters and digits, every one
@@ -557,6 +685,40 @@ mod tests {
             assert_eq!(TrackSort::parse(s.as_str()), Some(s));
         }
         assert_eq!(TrackSort::parse("random"), None);
+    }
+
+    #[test]
+    fn stream_reports_need_the_fields_of_their_status() {
+        let ready = StreamState::parse("ready", Some("https://cdn.example/t/1.m3u8"), None);
+        assert_eq!(ready.unwrap().hls_url().unwrap().as_str(), "https://cdn.example/t/1.m3u8");
+        let failed = StreamState::parse("failed", None, Some(" codec unsupported ")).unwrap();
+        assert_eq!(failed.error(), Some("codec unsupported"));
+        assert_eq!(StreamState::parse("failed", None, None).unwrap().error(), None);
+        let long = "x".repeat(5000);
+        let cut = StreamState::parse("failed", None, Some(&long)).unwrap();
+        assert_eq!(cut.error().unwrap().len(), StreamState::MAX_ERROR_CHARS);
+        let field = |r: Result<StreamState, Vec<FieldError>>| r.unwrap_err()[0].field;
+        assert_eq!(field(StreamState::parse("done", None, None)), "status");
+        assert_eq!(field(StreamState::parse("ready", None, None)), "hls_url");
+        for bad in
+            ["ftp://h/x.m3u8", "/relative.m3u8", "https://u:p@h/x.m3u8", "javascript:alert(1)"]
+        {
+            assert_eq!(field(StreamState::parse("ready", Some(bad), None)), "hls_url", "{bad}");
+        }
+        assert_eq!(field(StreamState::parse("ready", Some("https://h/x"), Some("e"))), "error");
+        assert_eq!(field(StreamState::parse("failed", Some("https://h/x"), None)), "hls_url");
+        for state in [ready_state(), failed] {
+            let stored = StreamState::from_stored(
+                state.status(),
+                state.hls_url().map(|u| u.as_str().to_owned()),
+                state.error().map(str::to_owned),
+            );
+            assert_eq!(stored, Some(state));
+        }
+    }
+
+    fn ready_state() -> StreamState {
+        StreamState::parse("ready", Some("http://127.0.0.1:9/x.m3u8"), None).unwrap()
     }
 
     #[test]

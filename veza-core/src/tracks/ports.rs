@@ -3,7 +3,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    NewTrack, NewTrackVersion, RankedTrack, Track, TrackChanges, TrackQuery, TrackVersion, Waveform,
+    NewTrack, NewTrackVersion, RankedTrack, StreamState, Track, TrackChanges, TrackQuery,
+    TrackVersion, Waveform,
 };
 use crate::blobs::BlobKey;
 use crate::jobs::NewJob;
@@ -39,15 +40,27 @@ pub trait TrackStore: Send + Sync {
     ) -> Result<Option<Track>, StoreError>;
 
     /// Records a successful analysis of `blob`: `ready`, its facts and waveform, no failure
-    /// reason. `None`, writing nothing, if there is no such track (deleted while processing)
-    /// or it no longer serves `blob` (a newer version arrived meanwhile).
+    /// reason, no stream state (the stream server has yet to package this audio) — and
+    /// enqueues `then` (telling the stream server) in the same transaction. `None`, writing
+    /// nothing and enqueuing no job, if there is no such track (deleted while processing) or
+    /// it no longer serves `blob` (a newer version arrived meanwhile).
     async fn mark_track_ready(
         &self,
         id: Uuid,
         blob: &BlobKey,
         analysis: &AudioAnalysis,
+        then: Option<&NewJob>,
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError>;
+
+    /// Records the stream server's report on the track's packaging, replacing any earlier
+    /// one. `false` if no such track.
+    async fn record_stream_state(
+        &self,
+        id: Uuid,
+        state: &StreamState,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 
     /// Records a failed analysis of `blob`: `failed` with `reason`. `None` as for
     /// `mark_track_ready`.

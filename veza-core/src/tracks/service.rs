@@ -5,11 +5,11 @@ use uuid::Uuid;
 use super::processing::{delete_blobs_payload, process_payload};
 use super::upload::{Inspection, Refusal, StoredOriginal, original_key};
 use super::{
-    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, SearchTerms, Tags, Title,
-    Track, TrackChanges, TrackCursor, TrackPatch, TrackQuery, TrackSort, TrackStatus, TrackVersion,
-    TracksError, Visibility, Waveform,
+    Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, SearchTerms, StreamState, Tags,
+    Title, Track, TrackChanges, TrackCursor, TrackPatch, TrackQuery, TrackSort, TrackStatus,
+    TrackVersion, TracksError, Visibility, Waveform,
 };
-use super::{TrackBlobRemover, TrackProcessor};
+use super::{StreamNotification, TrackBlobRemover, TrackProcessor};
 use crate::Ports;
 use crate::audit::{Actor, AuditAction, AuditLog};
 use crate::auth::{FieldError, Principal};
@@ -17,6 +17,7 @@ use crate::blobs::{BlobBody, BlobKey};
 use crate::jobs::NewJob;
 use crate::pagination::{MAX_LIMIT, Page, PageRequest};
 use crate::scan::ScanVerdict;
+use crate::stream::InternalToken;
 use crate::users::{Role, Username};
 
 /// Job kind that analyses a new track; payload `{"track_id":"<uuid>"}`.
@@ -41,11 +42,24 @@ pub struct NewTrackInput {
     pub original: StoredOriginal,
 }
 
-/// Limits of the track domain, from configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The stream server's report on a track's packaging, as it sent it.
+#[derive(Debug, Clone, Default)]
+pub struct StreamReport {
+    /// `ready` or `failed`.
+    pub status: String,
+    /// With `ready`: where the HLS playlist is.
+    pub hls_url: Option<String>,
+    /// With `failed`: why, in the stream server's words.
+    pub error: Option<String>,
+}
+
+/// Limits and secrets of the track domain, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TracksConfig {
     /// Largest original accepted (`VEZA_MAX_UPLOAD_BYTES`).
     pub max_upload_bytes: u64,
+    /// What the stream server's callback must present; `None`: every callback is refused.
+    pub internal_token: Option<InternalToken>,
 }
 
 impl TracksConfig {
@@ -55,7 +69,7 @@ impl TracksConfig {
 
 impl Default for TracksConfig {
     fn default() -> Self {
-        Self { max_upload_bytes: Self::DEFAULT_MAX_UPLOAD_BYTES }
+        Self { max_upload_bytes: Self::DEFAULT_MAX_UPLOAD_BYTES, internal_token: None }
     }
 }
 
@@ -128,8 +142,19 @@ impl TrackService {
         Self { ports, audit, config }
     }
 
-    pub fn config(&self) -> TracksConfig {
-        self.config
+    pub fn config(&self) -> &TracksConfig {
+        &self.config
+    }
+
+    /// Whether a callback presenting `token` comes from the stream server.
+    ///
+    /// # Errors
+    /// `NotStreamServer` for a missing or wrong token, or when no token is configured.
+    pub fn authorize_stream_server(&self, token: Option<&str>) -> Result<(), TracksError> {
+        match (&self.config.internal_token, token) {
+            (Some(expected), Some(presented)) if expected.verify(presented) => Ok(()),
+            _ => Err(TracksError::NotStreamServer),
+        }
     }
 
     /// Receives an original for `actor`: streams `body` into a staging object, refusing it at
@@ -212,7 +237,36 @@ impl TrackService {
             tracks: self.ports.tracks.clone(),
             spool: self.ports.spool.clone(),
             analyzer: self.ports.analyzer.clone(),
+            stream: self.ports.stream.clone(),
             clock: self.ports.clock.clone(),
+            ids: self.ports.ids.clone(),
+        }
+    }
+
+    /// The `NOTIFY_STREAM_JOB` handler over this service's ports.
+    pub fn stream_notification(&self) -> StreamNotification {
+        StreamNotification { tracks: self.ports.tracks.clone(), stream: self.ports.stream.clone() }
+    }
+
+    /// Records what the stream server reports about a track's HLS packaging; a later report
+    /// replaces an earlier one. The caller has established that the stream server is asking.
+    ///
+    /// # Errors
+    /// `Invalid` for a status other than `ready`/`failed` or fields that do not fit it,
+    /// `NotFound` for an unknown track.
+    pub async fn record_stream_report(
+        &self,
+        id: Uuid,
+        report: StreamReport,
+    ) -> Result<(), TracksError> {
+        let state =
+            StreamState::parse(&report.status, report.hls_url.as_deref(), report.error.as_deref())
+                .map_err(TracksError::Invalid)?;
+        let now = self.ports.clock.now();
+        if self.ports.tracks.record_stream_state(id, &state, now).await? {
+            Ok(())
+        } else {
+            Err(TracksError::NotFound)
         }
     }
 
@@ -221,8 +275,9 @@ impl TrackService {
         TrackBlobRemover { tracks: self.ports.tracks.clone(), blobs: self.ports.blobs.clone() }
     }
 
-    /// Records a track whose original `store_original` stored, in `processing`, with its
-    /// processing job. If the track cannot be created the original is discarded.
+    /// Records a track whose original `store_original` stored, owned by the signed-in
+    /// `owner`, in `processing`, with its processing job. If the track cannot be created the
+    /// original is discarded.
     ///
     /// # Errors
     /// `Invalid` listing every bad field; nothing is written then.
@@ -231,15 +286,29 @@ impl TrackService {
         owner: &Principal,
         input: NewTrackInput,
     ) -> Result<Track, TracksError> {
+        self.create_for_owner(owner.user.id, input).await
+    }
+
+    /// As `create`, for an operator acting on behalf of the account `owner_id` (`veza track
+    /// import`): no session is involved, the edge has resolved the owner.
+    ///
+    /// # Errors
+    /// `Invalid` listing every bad field; `Store` if the owner does not exist. Nothing is
+    /// written then.
+    pub async fn create_for_owner(
+        &self,
+        owner_id: Uuid,
+        input: NewTrackInput,
+    ) -> Result<Track, TracksError> {
         let original = input.original.clone();
-        let created = self.insert(owner, input).await;
+        let created = self.insert(owner_id, input).await;
         if created.is_err() {
             self.discard(&original).await;
         }
         created
     }
 
-    async fn insert(&self, owner: &Principal, input: NewTrackInput) -> Result<Track, TracksError> {
+    async fn insert(&self, owner_id: Uuid, input: NewTrackInput) -> Result<Track, TracksError> {
         let mut errors = Vec::new();
         let title = collect(&mut errors, Title::parse(&input.title));
         let description =
@@ -266,7 +335,7 @@ impl TrackService {
         };
         let track = NewTrack {
             id: self.ports.ids.new_id(),
-            owner_id: owner.user.id,
+            owner_id,
             title,
             description,
             genre,

@@ -1,6 +1,7 @@
 pub mod admin;
 pub mod auth;
 pub mod credentials;
+pub mod internal;
 pub mod ops;
 pub mod search;
 pub mod tracks;

@@ -76,6 +76,8 @@ pub struct TrackView {
     likes_count: u64,
     plays_count: u64,
     comments_count: u64,
+    /// The HLS playlist, once the stream server has packaged the track; `null` until then.
+    hls_url: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -112,6 +114,7 @@ impl From<Track> for TrackView {
             likes_count: COUNTS_BEFORE_ENGAGEMENT,
             plays_count: COUNTS_BEFORE_ENGAGEMENT,
             comments_count: COUNTS_BEFORE_ENGAGEMENT,
+            hls_url: track.stream.as_ref().and_then(|s| s.hls_url()).map(|u| u.as_str().to_owned()),
             created_at: track.created_at,
             updated_at: track.updated_at,
             version: track.version,
