@@ -121,7 +121,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         )
         .nest("/api/v1/admin", routes::admin::router())
         .nest("/api/v1/users", routes::users::router())
-        .nest("/api/v1/tracks", routes::tracks::router())
+        .nest("/api/v1/tracks", routes::tracks::router().merge(routes::track_media::router()))
         .nest("/api/v1/search", routes::search::router())
 }
 

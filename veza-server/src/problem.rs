@@ -36,6 +36,8 @@ pub struct Problem {
     pub errors: Vec<FieldProblem>,
     #[serde(skip)]
     retry_after_secs: Option<u64>,
+    #[serde(skip)]
+    content_range: Option<String>,
 }
 
 impl Problem {
@@ -48,6 +50,7 @@ impl Problem {
             code: code.to_owned(),
             errors: Vec::new(),
             retry_after_secs: None,
+            content_range: None,
         }
     }
 
@@ -131,11 +134,15 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
         let retry_after = self.retry_after_secs;
+        let content_range = self.content_range.clone();
         let mut response = (status, Json(self)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
         if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(value) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert(header::CONTENT_RANGE, value);
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -289,6 +296,21 @@ impl From<TracksError> for Problem {
                 "forbidden",
                 Some("Only the track's owner may do this.".into()),
             ),
+            TracksError::NotDownloadable => Problem::new(
+                StatusCode::FORBIDDEN,
+                "not_downloadable",
+                Some("The owner has not made this track downloadable.".into()),
+            ),
+            TracksError::RangeNotSatisfiable { size } => {
+                let mut problem = Problem::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range_not_satisfiable",
+                    Some(err.to_string()),
+                );
+                // RFC 9110 §15.5.17: a 416 says how large the representation is.
+                problem.content_range = Some(format!("bytes */{size}"));
+                problem
+            }
             TracksError::BadSort => {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid_sort", Some(err.to_string()))
             }

@@ -14,6 +14,12 @@ pub enum TracksError {
     /// The caller sees the track but may not change it.
     #[error("only the track's owner may do this")]
     Forbidden,
+    /// The caller sees the track but its owner has not made it downloadable.
+    #[error("the owner has not made this track downloadable")]
+    NotDownloadable,
+    /// A byte range that names no byte of the track's `size` bytes.
+    #[error("the range names no byte of the {size} bytes of this track")]
+    RangeNotSatisfiable { size: u64 },
     /// Unknown `sort` value, or `relevance` without a search.
     #[error("sort must be one of recent, popular, title, or relevance with q")]
     BadSort,

@@ -6,6 +6,7 @@
 
 mod cursor;
 mod error;
+mod media;
 mod model;
 mod ports;
 mod processing;
@@ -14,6 +15,7 @@ mod upload;
 
 pub use cursor::TrackCursor;
 pub use error::TracksError;
+pub use media::{MediaUse, TrackMedia, file_name};
 pub use model::{
     Bpm, COUNTS_BEFORE_ENGAGEMENT, Description, Genre, MusicalKey, NewTrack, RankedTrack,
     SearchTerms, Tags, Title, Track, TrackChanges, TrackFacts, TrackOwner, TrackPatch, TrackQuery,

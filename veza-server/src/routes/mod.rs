@@ -3,6 +3,7 @@ pub mod auth;
 pub mod credentials;
 pub mod ops;
 pub mod search;
+pub mod track_media;
 pub mod tracks;
 pub mod two_factor;
 pub mod users;
