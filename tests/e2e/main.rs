@@ -11,6 +11,7 @@ mod password;
 mod privacy;
 mod support;
 mod tokens;
+mod track_media;
 mod tracks;
 mod two_factor;
 mod users;

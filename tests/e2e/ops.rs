@@ -97,6 +97,10 @@ async fn the_openapi_document_describes_every_route_served() {
         ("/api/v1/tracks/{id}", "patch"),
         ("/api/v1/tracks/{id}", "delete"),
         ("/api/v1/tracks/{id}/waveform", "get"),
+        ("/api/v1/tracks/{id}/stream", "get"),
+        ("/api/v1/tracks/{id}/stream", "head"),
+        ("/api/v1/tracks/{id}/download", "get"),
+        ("/api/v1/tracks/{id}/download", "head"),
         ("/api/v1/auth/password/change", "post"),
         ("/api/v1/auth/password/forgot", "post"),
         ("/api/v1/auth/password/reset", "post"),
@@ -116,7 +120,7 @@ async fn the_openapi_document_describes_every_route_served() {
             "{method} {path} undocumented"
         );
     }
-    assert_eq!(paths.len(), 40, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 42, "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
 }
 
 #[tokio::test]
