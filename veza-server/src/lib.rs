@@ -78,7 +78,7 @@ pub struct AppState {
     tags((name = "auth", description = "Sign-up, sign-in, tokens, sessions, passwords and e-mail verification"),
          (name = "admin", description = "User administration, moderation and the audit log"),
          (name = "users", description = "Profiles, follows, settings, export, account deletion"),
-         (name = "tracks", description = "Tracks: lists, search, metadata, waveforms"),
+         (name = "tracks", description = "Tracks: lists, search, metadata, waveforms, streaming and downloads"),
          (name = "operations", description = "Health, readiness and metrics")),
 )]
 struct ApiDoc;
@@ -202,8 +202,19 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
             HeaderName::from_static("x-csrf-token"),
             HeaderName::from_static("idempotency-key"),
             telemetry::REQUEST_ID,
+            // A web player seeking in a track, and revalidating it.
+            header::RANGE,
+            header::IF_RANGE,
+            header::IF_NONE_MATCH,
         ])
-        .expose_headers([telemetry::REQUEST_ID, header::RETRY_AFTER])
+        .expose_headers([
+            telemetry::REQUEST_ID,
+            header::RETRY_AFTER,
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
+            header::ETAG,
+            header::CONTENT_DISPOSITION,
+        ])
         .allow_credentials(true)
         .max_age(Duration::from_secs(600))
 }

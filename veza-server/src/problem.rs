@@ -35,9 +35,17 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
     #[serde(skip)]
-    retry_after_secs: Option<u64>,
-    #[serde(skip)]
-    content_range: Option<String>,
+    header: Option<ProblemHeader>,
+}
+
+/// A header some problems carry beside their body.
+#[derive(Debug, Clone, Copy)]
+enum ProblemHeader {
+    /// `Retry-After: SECS`.
+    RetryAfter(u64),
+    /// `Content-Range: bytes */SIZE` (RFC 9110 §15.5.17: a 416 says how large the
+    /// representation is).
+    UnsatisfiedRange(u64),
 }
 
 impl Problem {
@@ -49,8 +57,7 @@ impl Problem {
             detail: detail.into(),
             code: code.to_owned(),
             errors: Vec::new(),
-            retry_after_secs: None,
-            content_range: None,
+            header: None,
         }
     }
 
@@ -77,7 +84,7 @@ impl Problem {
 
     fn rate_limited(detail: String, retry_after_secs: u64) -> Self {
         let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(detail));
-        problem.retry_after_secs = Some(retry_after_secs);
+        problem.header = Some(ProblemHeader::RetryAfter(retry_after_secs));
         problem
     }
 
@@ -133,16 +140,19 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
-        let retry_after = self.retry_after_secs;
-        let content_range = self.content_range.clone();
+        let extra = self.header;
         let mut response = (status, Json(self)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
-        if let Some(secs) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if let Some(value) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
-            headers.insert(header::CONTENT_RANGE, value);
+        match extra {
+            Some(ProblemHeader::RetryAfter(secs)) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            Some(ProblemHeader::UnsatisfiedRange(size)) => {
+                let value = HeaderValue::from_str(&format!("bytes */{size}"));
+                headers.insert(header::CONTENT_RANGE, value.expect("digits are a valid header"));
+            }
+            None => {}
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -307,8 +317,7 @@ impl From<TracksError> for Problem {
                     "range_not_satisfiable",
                     Some(err.to_string()),
                 );
-                // RFC 9110 §15.5.17: a 416 says how large the representation is.
-                problem.content_range = Some(format!("bytes */{size}"));
+                problem.header = Some(ProblemHeader::UnsatisfiedRange(size));
                 problem
             }
             TracksError::BadSort => {

@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use veza_core::audit::Actor;
+use veza_core::auth::FieldError;
 use veza_core::blobs::{BlobBody, BlobError};
 use veza_core::pagination::Page;
 use veza_core::tracks::{
@@ -310,8 +311,9 @@ struct TrackForm {
 }
 
 impl TrackForm {
-    /// Keeps one text part; unknown and repeated names are malformed requests.
-    fn set(&mut self, name: &str, value: String) -> Result<(), Problem> {
+    /// Keeps one text part; unknown and repeated names are malformed requests (`Err` says
+    /// how).
+    fn set(&mut self, name: &str, value: String) -> Result<(), String> {
         let slot = match name {
             "title" => &mut self.title,
             "description" => &mut self.description,
@@ -321,33 +323,25 @@ impl TrackForm {
             "downloadable" => &mut self.downloadable,
             "bpm" => &mut self.bpm,
             "key" => &mut self.key,
-            other => return Err(Problem::bad_request(format!("Unknown form field `{other}`."))),
+            other => return Err(format!("Unknown form field `{other}`.")),
         };
         if slot.replace(value).is_some() {
-            return Err(Problem::bad_request(format!("The form field `{name}` is repeated.")));
+            return Err(format!("The form field `{name}` is repeated."));
         }
         Ok(())
     }
 
-    fn into_input(self, original: StoredOriginal) -> Result<NewTrackInput, Problem> {
+    fn into_input(self, original: StoredOriginal) -> Result<NewTrackInput, FieldError> {
         let downloadable = match self.downloadable.as_deref().map(str::trim) {
             None | Some("" | "false" | "0" | "off") => false,
             Some("true" | "1" | "on") => true,
-            Some(_) => {
-                return Err(Problem::invalid(vec![veza_core::auth::FieldError::new(
-                    "downloadable",
-                    "must be true or false",
-                )]));
-            }
+            Some(_) => return Err(FieldError::new("downloadable", "must be true or false")),
         };
         let bpm = match self.bpm.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
-                Problem::invalid(vec![veza_core::auth::FieldError::new(
-                    "bpm",
-                    "must be a whole number",
-                )])
-            })?),
+            Some(raw) => Some(
+                raw.parse::<i64>().map_err(|_| FieldError::new("bpm", "must be a whole number"))?,
+            ),
         };
         Ok(NewTrackInput {
             title: self.title.unwrap_or_default(),
@@ -448,7 +442,7 @@ async fn upload_track(
                 Some("file") => original = Some(receive_file(&state, &actor, field).await?),
                 Some(name) => {
                     let name = name.to_owned();
-                    form.set(&name, text_part(field).await?)?;
+                    form.set(&name, text_part(field).await?).map_err(Problem::bad_request)?;
                 }
                 None => return Err(Problem::bad_request("A form part has no name.")),
             }
@@ -465,9 +459,9 @@ async fn upload_track(
     let original = original.ok_or_else(|| Problem::bad_request("The part `file` is missing."))?;
     let input = match form.into_input(original.clone()) {
         Ok(input) => input,
-        Err(problem) => {
+        Err(field) => {
             state.services.tracks.discard(&original).await;
-            return Err(problem);
+            return Err(Problem::invalid(vec![field]));
         }
     };
     let track = state.services.tracks.create(&principal, input).await?;
