@@ -35,6 +35,8 @@
 #   BENCH_CONNS=8             wrk connections
 #   BENCH_READY_TIMEOUT=30    seconds to wait for either server to listen
 #   BENCH_PROCESS_TIMEOUT=600 seconds to wait for the track to be `ready`
+#   BENCH_RUST_LOG=           RUST_LOG for veza; empty: its default (info: a line per request,
+#                             as nginx's access log writes one); `warn` shows what logging costs
 #
 # Client and servers share the machine's cores, so figures are for comparing the two servers
 # (and runs) on the same host, not absolute capacity.
@@ -47,6 +49,7 @@ BENCH_THREADS=${BENCH_THREADS:-1}
 BENCH_CONNS=${BENCH_CONNS:-8}
 BENCH_READY_TIMEOUT=${BENCH_READY_TIMEOUT:-30}
 BENCH_PROCESS_TIMEOUT=${BENCH_PROCESS_TIMEOUT:-600}
+BENCH_RUST_LOG=${BENCH_RUST_LOG:-}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/veza-target}
 
 RANGE_BYTES=65536
@@ -205,7 +208,8 @@ log "starting $bin serve"
 (
     cd "$tmp"
     while read -r var; do unset "$var"; done < <(compgen -e | grep '^VEZA_' || true)
-    unset RUST_LOG # the default log level: every request is logged, as nginx's are below
+    # By default every request is logged, as nginx's are below.
+    if [[ -n $BENCH_RUST_LOG ]]; then export RUST_LOG=$BENCH_RUST_LOG; else unset RUST_LOG; fi
     export VEZA_LISTEN=127.0.0.1:0 VEZA_DATA_DIR="$tmp/data"
     exec "$bin" serve
 ) >"$tmp/server.out" 2>"$tmp/server.err" &
@@ -363,7 +367,7 @@ printf '\n== media load: veza serve vs nginx %s (%s, %s CPU(s), %s) ==\n' \
     "$("$nginx_bin" -v 2>&1 | sed 's|.*/||')" \
     "$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(nproc)" \
     "$(date -u +%FT%TZ)"
-printf 'file: %s MiB WAV; MB = 10^6 bytes\n' "$BENCH_FILE_MIB"
+printf 'file: %s MiB WAV; MB = 10^6 bytes; veza RUST_LOG=%s\n' "$BENCH_FILE_MIB" "${BENCH_RUST_LOG:-(default)}"
 printf '%-44s %12s %12s %8s  %s\n' "" veza nginx "ratio" "target"
 printf '%-44s %12s %12s %8s  %s\n' "upload, multipart POST (curl)" "$(mbps "$upload_speed") MB/s" - - -
 printf '%-44s %12s %12s %7s%%  %s\n' "whole file (curl, median of $BENCH_RUNS)" \
