@@ -13,6 +13,7 @@ mod resumable;
 mod stream;
 mod support;
 mod tokens;
+mod track_media;
 mod tracks;
 mod two_factor;
 mod uploads;

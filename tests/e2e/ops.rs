@@ -107,6 +107,10 @@ async fn the_openapi_document_describes_every_route_served() {
         ("/api/v1/tracks/uploads/{upload_id}", "patch"),
         ("/api/v1/tracks/uploads/{upload_id}", "delete"),
         ("/api/v1/tracks/from-upload", "post"),
+        ("/api/v1/tracks/{id}/stream", "get"),
+        ("/api/v1/tracks/{id}/stream", "head"),
+        ("/api/v1/tracks/{id}/download", "get"),
+        ("/api/v1/tracks/{id}/download", "head"),
         ("/api/v1/auth/password/change", "post"),
         ("/api/v1/auth/password/forgot", "post"),
         ("/api/v1/auth/password/reset", "post"),
@@ -167,6 +171,16 @@ async fn cors_allows_listed_origins_only() {
     };
     let allowed = preflight("https://app.example").await.unwrap();
     assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+    let seek = server
+        .request(Method::OPTIONS, "/api/v1/tracks/00000000-0000-0000-0000-000000000000/stream")
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "range,if-range")
+        .send()
+        .await
+        .unwrap();
+    let allowed_headers = seek.headers()["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed_headers.contains("range") && allowed_headers.contains("if-range"));
     let denied = preflight("https://evil.example").await.unwrap();
     assert!(!denied.headers().contains_key("access-control-allow-origin"));
 }

@@ -32,7 +32,7 @@ impl FsBlobs {
         let store = LocalFileSystem::new_with_prefix(root).map_err(BlobError::backend)?;
         let root = std::fs::canonicalize(root).map_err(BlobError::backend)?;
         let description = format!("files under {}", root.display());
-        Ok(ObjectBlobs::new(Arc::new(store.with_fsync(true)), description))
+        Ok(ObjectBlobs::local(Arc::new(store.with_fsync(true)), description))
     }
 }
 

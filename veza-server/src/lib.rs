@@ -78,7 +78,7 @@ pub struct AppState {
     tags((name = "auth", description = "Sign-up, sign-in, tokens, sessions, passwords and e-mail verification"),
          (name = "admin", description = "User administration, moderation and the audit log"),
          (name = "users", description = "Profiles, follows, settings, export, account deletion"),
-         (name = "tracks", description = "Tracks: lists, search, metadata, waveforms"),
+         (name = "tracks", description = "Tracks: lists, search, metadata, waveforms, streaming and downloads"),
          (name = "internal", description = "Service-to-service callbacks (the stream server), authenticated by the internal token"),
          (name = "operations", description = "Health, readiness and metrics")),
 )]
@@ -132,7 +132,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         )
         .nest("/api/v1/admin", routes::admin::router())
         .nest("/api/v1/users", routes::users::router())
-        .nest("/api/v1/tracks", routes::tracks::router())
+        .nest("/api/v1/tracks", routes::tracks::router().merge(routes::track_media::router()))
         .nest("/api/v1/search", routes::search::router())
         .nest("/api/v1/internal", routes::internal::router())
 }
@@ -223,14 +223,26 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
                 HeaderName::from_static("x-csrf-token"),
                 HeaderName::from_static("idempotency-key"),
                 telemetry::REQUEST_ID,
+                // A web player seeking in a track, and revalidating it.
+                header::RANGE,
+                header::IF_RANGE,
+                header::IF_NONE_MATCH,
             ]
             .into_iter()
             .chain(routes::uploads::TUS_REQUEST_HEADERS),
         ))
         .expose_headers(tower_http::cors::ExposeHeaders::list(
-            [telemetry::REQUEST_ID, header::RETRY_AFTER, header::LOCATION]
-                .into_iter()
-                .chain(routes::uploads::TUS_RESPONSE_HEADERS),
+            [
+                telemetry::REQUEST_ID,
+                header::RETRY_AFTER,
+                header::LOCATION,
+                header::CONTENT_RANGE,
+                header::ACCEPT_RANGES,
+                header::ETAG,
+                header::CONTENT_DISPOSITION,
+            ]
+            .into_iter()
+            .chain(routes::uploads::TUS_RESPONSE_HEADERS),
         ))
         .allow_credentials(true)
         .max_age(Duration::from_secs(600))

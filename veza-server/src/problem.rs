@@ -36,7 +36,17 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
     #[serde(skip)]
-    retry_after_secs: Option<u64>,
+    header: Option<ProblemHeader>,
+}
+
+/// A header some problems carry beside their body.
+#[derive(Debug, Clone, Copy)]
+enum ProblemHeader {
+    /// `Retry-After: SECS`.
+    RetryAfter(u64),
+    /// `Content-Range: bytes */SIZE` (RFC 9110 §15.5.17: a 416 says how large the
+    /// representation is).
+    UnsatisfiedRange(u64),
 }
 
 impl Problem {
@@ -48,7 +58,7 @@ impl Problem {
             detail: detail.into(),
             code: code.to_owned(),
             errors: Vec::new(),
-            retry_after_secs: None,
+            header: None,
         }
     }
 
@@ -75,7 +85,7 @@ impl Problem {
 
     fn rate_limited(detail: String, retry_after_secs: u64) -> Self {
         let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some(detail));
-        problem.retry_after_secs = Some(retry_after_secs);
+        problem.header = Some(ProblemHeader::RetryAfter(retry_after_secs));
         problem
     }
 
@@ -131,12 +141,19 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
-        let retry_after = self.retry_after_secs;
+        let extra = self.header;
         let mut response = (status, Json(self)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
-        if let Some(secs) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        match extra {
+            Some(ProblemHeader::RetryAfter(secs)) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            Some(ProblemHeader::UnsatisfiedRange(size)) => {
+                let value = HeaderValue::from_str(&format!("bytes */{size}"));
+                headers.insert(header::CONTENT_RANGE, value.expect("digits are a valid header"));
+            }
+            None => {}
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -294,6 +311,20 @@ impl From<TracksError> for Problem {
                 "invalid_internal_token",
                 "Send the internal token: Authorization: Bearer <VEZA_INTERNAL_TOKEN>.",
             ),
+            TracksError::NotDownloadable => Problem::new(
+                StatusCode::FORBIDDEN,
+                "not_downloadable",
+                Some("The owner has not made this track downloadable.".into()),
+            ),
+            TracksError::RangeNotSatisfiable { size } => {
+                let mut problem = Problem::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range_not_satisfiable",
+                    Some(err.to_string()),
+                );
+                problem.header = Some(ProblemHeader::UnsatisfiedRange(size));
+                problem
+            }
             TracksError::BadSort => {
                 Problem::new(StatusCode::BAD_REQUEST, "invalid_sort", Some(err.to_string()))
             }

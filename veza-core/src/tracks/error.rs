@@ -17,6 +17,12 @@ pub enum TracksError {
     /// A stream-server callback without the internal token, or with another one.
     #[error("the internal token is missing or wrong")]
     NotStreamServer,
+    /// The caller sees the track but its owner has not made it downloadable.
+    #[error("the owner has not made this track downloadable")]
+    NotDownloadable,
+    /// A byte range that names no byte of the track's `size` bytes.
+    #[error("the range names no byte of the {size} bytes of this track")]
+    RangeNotSatisfiable { size: u64 },
     /// Unknown `sort` value, or `relevance` without a search.
     #[error("sort must be one of recent, popular, title, or relevance with q")]
     BadSort,

@@ -7,6 +7,7 @@
 
 mod cursor;
 mod error;
+mod media;
 mod model;
 mod ports;
 mod processing;
@@ -15,6 +16,7 @@ mod upload;
 
 pub use cursor::TrackCursor;
 pub use error::TracksError;
+pub use media::{MediaUse, TrackMedia, file_name};
 pub use model::{
     Bpm, COUNTS_BEFORE_ENGAGEMENT, Description, Genre, HlsUrl, MusicalKey, NewTrack,
     NewTrackVersion, RankedTrack, SearchTerms, StreamState, Tags, Title, Track, TrackChanges,

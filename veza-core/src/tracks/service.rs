@@ -2,6 +2,7 @@
 
 use uuid::Uuid;
 
+use super::media::{MediaUse, TrackMedia, check_media_access};
 use super::processing::{delete_blobs_payload, process_payload};
 use super::upload::{Inspection, Refusal, StoredOriginal, original_key};
 use super::{
@@ -567,5 +568,24 @@ impl TrackService {
             return Err(TracksError::NotFound);
         }
         self.ports.tracks.track_waveform(id).await?.ok_or(TracksError::NotFound)
+    }
+
+    /// The original of a track, for `usage`, if the viewer may have it: `Stream` follows
+    /// `get`, except that a track not `ready` exists for its owner only; `Download` also
+    /// needs the viewer to own the track or the track to be `downloadable`. Nothing is
+    /// read yet.
+    ///
+    /// # Errors
+    /// `NotFound` if the viewer may not see it (or not yet), `NotDownloadable` if it may see
+    /// it but not download it.
+    pub async fn media(
+        &self,
+        viewer: Option<&Principal>,
+        id: Uuid,
+        usage: MediaUse,
+    ) -> Result<TrackMedia, TracksError> {
+        let track = self.get(viewer, id).await?;
+        let shared = check_media_access(&track, viewer, usage)?;
+        Ok(TrackMedia::new(self.ports.blobs.clone(), &track, shared))
     }
 }

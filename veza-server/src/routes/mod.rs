@@ -4,6 +4,7 @@ pub mod credentials;
 pub mod internal;
 pub mod ops;
 pub mod search;
+pub mod track_media;
 pub mod tracks;
 pub mod two_factor;
 pub mod uploads;
