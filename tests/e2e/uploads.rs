@@ -353,6 +353,27 @@ async fn a_new_version_is_served_once_processed_and_all_go_with_the_track() {
         "{ready}"
     );
 
+    // The served version downloads under the usual rules; older ones are the owner's only.
+    let download = |by: &Tokens, query: &str| {
+        server
+            .request(reqwest::Method::GET, &format!("/api/v1/tracks/{id}/download{query}"))
+            .bearer_auth(&by.access)
+            .send()
+    };
+    let old = download(&ana, "?version=1").await.unwrap();
+    assert_eq!(old.status(), StatusCode::OK);
+    let disposition = old.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(disposition.contains("Demo (version 1).mp3"), "{disposition}");
+    assert_eq!(old.bytes().await.unwrap().as_ref(), audio_fixture("tone-2s.mp3").as_slice());
+    let current = download(&ana, "?version=2").await.unwrap();
+    assert_eq!(current.bytes().await.unwrap().as_ref(), flac.as_slice());
+    expect_problem(download(&bob, "?version=1").await.unwrap(), StatusCode::FORBIDDEN, "forbidden")
+        .await;
+    expect_problem(download(&ana, "?version=9").await.unwrap(), StatusCode::NOT_FOUND, "not_found")
+        .await;
+    let bad = download(&ana, "?version=x").await.unwrap();
+    expect_problem(bad, StatusCode::BAD_REQUEST, "malformed_request").await;
+
     let versions = server.get_as(&format!("/api/v1/tracks/{id}/versions"), &bob.access).await;
     let versions = expect_json(versions, StatusCode::OK).await;
     let numbers: Vec<u64> = versions["items"]

@@ -70,6 +70,25 @@ impl TrackMedia {
         }
     }
 
+    /// An older version of `track`, as the owner downloads it: `title (version N).ext`,
+    /// never shared by caches.
+    pub(super) fn of_version(
+        blobs: Arc<dyn BlobStore>,
+        track: &Track,
+        version: &super::TrackVersion,
+    ) -> Self {
+        let title = format!("{} (version {})", track.title.as_str(), version.number);
+        Self {
+            blobs,
+            etag: format!("\"{}\"", version.blob.file_stem()),
+            key: version.blob.clone(),
+            track_id: track.id,
+            format: version.format,
+            file_name: file_name(&title, version.format),
+            shared: false,
+        }
+    }
+
     /// The stored original's size and modification time, without opening it.
     ///
     /// # Errors

@@ -588,4 +588,29 @@ impl TrackService {
         let shared = check_media_access(&track, viewer, usage)?;
         Ok(TrackMedia::new(self.ports.blobs.clone(), &track, shared))
     }
+
+    /// Version `number` of a track as a download: the served version under the usual rules,
+    /// an older one for the owner only.
+    ///
+    /// # Errors
+    /// `NotFound` if the viewer may not see the track or there is no such version,
+    /// `NotDownloadable` / `Forbidden` if it may see the track but not have that file.
+    pub async fn version_media(
+        &self,
+        viewer: Option<&Principal>,
+        id: Uuid,
+        number: u32,
+    ) -> Result<TrackMedia, TracksError> {
+        let track = self.get(viewer, id).await?;
+        let version =
+            self.ports.tracks.track_version(id, number).await?.ok_or(TracksError::NotFound)?;
+        if version.blob == track.blob {
+            let shared = check_media_access(&track, viewer, MediaUse::Download)?;
+            return Ok(TrackMedia::new(self.ports.blobs.clone(), &track, shared));
+        }
+        if !viewer.is_some_and(|v| v.user.id == track.owner.id) {
+            return Err(TracksError::Forbidden);
+        }
+        Ok(TrackMedia::of_version(self.ports.blobs.clone(), &track, &version))
+    }
 }

@@ -9,9 +9,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -19,7 +21,7 @@ use veza_core::blobs::ByteRange;
 use veza_core::tracks::{MediaUse, TrackMedia};
 
 use crate::AppState;
-use crate::extract::{Authenticated, Path};
+use crate::extract::{Authenticated, Path, Query};
 use crate::problem::Problem;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -64,11 +66,21 @@ async fn stream(
     serve(&media, &method, &headers, None).await
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadQuery {
+    /// A version number (`GET /{id}/versions`); older versions are their owner's only.
+    version: Option<u32>,
+}
+
 /// Download a track's original as a file: its owner always, anyone who may see it if it is
-/// `downloadable`. Ranges and validators work as for `/stream`, so downloads can resume.
+/// `downloadable`. `?version=N` names an older version (owner only). Ranges and validators
+/// work as for `/stream`, so downloads can resume.
 #[utoipa::path(method(get, head), path = "/{id}/download", tag = "tracks",
     params(
         ("id" = Uuid, Path, description = "Track id"),
+        DownloadQuery,
         ("Range" = Option<String>, Header, description = "As for `/stream`"),
         ("If-Range" = Option<String>, Header, description = "As for `/stream`"),
         ("If-None-Match" = Option<String>, Header, description = "As for `/stream`"),
@@ -79,7 +91,8 @@ async fn stream(
         (status = 206, content_type = "audio/*", description = "The range, with `Content-Range`"),
         (status = 304, description = "If-None-Match matched"),
         (status = 403, body = Problem, description = "not_downloadable: the caller sees the \
-            track but its owner has not made it downloadable"),
+            track but its owner has not made it downloadable; forbidden: an older version of \
+            someone else's track"),
         (status = 404, body = Problem),
         (status = 416, body = Problem, description = "range_not_satisfiable"),
     ))]
@@ -87,11 +100,16 @@ async fn download(
     State(state): State<AppState>,
     viewer: Option<Authenticated>,
     Path(id): Path<Uuid>,
+    Query(query): Query<DownloadQuery>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let viewer = viewer.map(|Authenticated(p)| p);
-    let media = state.services.tracks.media(viewer.as_ref(), id, MediaUse::Download).await?;
+    let tracks = &state.services.tracks;
+    let media = match query.version {
+        Some(number) => tracks.version_media(viewer.as_ref(), id, number).await?,
+        None => tracks.media(viewer.as_ref(), id, MediaUse::Download).await?,
+    };
     let disposition = attachment(&media.file_name);
     serve(&media, &method, &headers, Some(disposition)).await
 }
