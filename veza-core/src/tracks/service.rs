@@ -608,7 +608,7 @@ impl TrackService {
             let shared = check_media_access(&track, viewer, MediaUse::Download)?;
             return Ok(TrackMedia::new(self.ports.blobs.clone(), &track, shared));
         }
-        if !viewer.is_some_and(|v| v.user.id == track.owner.id) {
+        if viewer.is_none_or(|v| v.user.id != track.owner.id) {
             return Err(TracksError::Forbidden);
         }
         Ok(TrackMedia::of_version(self.ports.blobs.clone(), &track, &version))
