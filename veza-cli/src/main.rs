@@ -146,7 +146,8 @@ fn main() -> ExitCode {
     };
     // Serving logs its life; one-shot commands only warn, so their output stays readable.
     let default_level = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
-    init_logging(settings.log_format, default_level);
+    // Held to the end of `main`: dropping it flushes the lines still queued.
+    let _log_writer = init_logging(settings.log_format, default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => return fail(&format!("cannot start the runtime: {err}")),
@@ -162,8 +163,14 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Logs go to stderr: stdout carries the `listening on` line and command output.
-fn init_logging(format: Option<LogFormat>, default_level: &str) {
+/// Logs go to stderr: stdout carries the `listening on` line and command output. A writer
+/// thread does the writing (one `write` per line, off the request path: under load a server
+/// logs a line per request); it never drops a line, and applies back-pressure instead when
+/// 128k lines are queued.
+fn init_logging(
+    format: Option<LogFormat>,
+    default_level: &str,
+) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{default_level},sqlx=warn"))
     });
@@ -171,12 +178,17 @@ fn init_logging(format: Option<LogFormat>, default_level: &str) {
         Some(format) => format == LogFormat::Json,
         None => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("veza-log")
+        .finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     if json {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
     }
+    guard
 }
 
 async fn run(command: Command, settings: &Settings, json: bool) -> Result<ExitCode, String> {

@@ -115,6 +115,22 @@ impl SqliteStore {
         .map_err(StoreError::backend)?
     }
 
+    /// As `read`, for a point lookup by primary key: run on the calling task when a reader is
+    /// free at once. Such a read of a WAL database never waits for the writer and takes
+    /// microseconds from the page cache, less than the hand-off to the blocking pool it
+    /// saves (the hottest reads: a track before each streamed range). With every reader
+    /// busy, it queues on the blocking pool like any read.
+    pub(crate) async fn read_point<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        match self.readers.try_get() {
+            Some(conn) => f(&conn).map_err(sqlite_error),
+            None => self.read(f).await,
+        }
+    }
+
     pub(crate) fn readers_status(&self) -> PoolStatus {
         let state = self.readers.state();
         // The writer is one more connection, always open.

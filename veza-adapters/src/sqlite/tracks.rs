@@ -277,7 +277,7 @@ impl TrackStore for SqliteStore {
     }
 
     async fn track_by_id(&self, id: Uuid) -> Result<Option<Track>, StoreError> {
-        self.read(move |conn| track_by_id(conn, id)).await
+        self.read_point(move |conn| track_by_id(conn, id)).await
     }
 
     async fn list_tracks(&self, query: &TrackQuery) -> Result<Vec<RankedTrack>, StoreError> {
