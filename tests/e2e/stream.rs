@@ -4,7 +4,6 @@
 //! `hls_url`.
 
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use reqwest::multipart::{Form, Part};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -15,9 +14,9 @@ use veza_core::jobs::{JobStatus, Outcome};
 use veza_core::pagination::PageRequest;
 use veza_core::tracks::NOTIFY_STREAM_JOB;
 
-use crate::support::{INTERNAL_TOKEN, Options, TestServer, Tokens, expect_json, expect_problem};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/audio");
+use crate::support::{
+    INTERNAL_TOKEN, Options, TestServer, Tokens, audio_fixture, expect_json, expect_problem,
+};
 
 /// What the stand-in stream server received: `Authorization` header and JSON body.
 type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
@@ -46,18 +45,9 @@ async fn stream_server(script: &[u16]) -> (String, Received) {
 }
 
 async fn upload(server: &TestServer, by: &Tokens, visibility: &str) -> String {
-    let bytes = std::fs::read(format!("{FIXTURES}/tone-2s.flac")).expect("fixture");
-    let form = Form::new()
-        .text("title", "Packaged")
-        .text("visibility", visibility.to_owned())
-        .part("file", Part::bytes(bytes).file_name("tone-2s.flac"));
-    let response = server
-        .request(Method::POST, "/api/v1/tracks")
-        .bearer_auth(&by.access)
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload");
+    let bytes = audio_fixture("tone-2s.flac");
+    let fields = [("title", "Packaged"), ("visibility", visibility)];
+    let response = server.upload_track(by, "tone-2s.flac", bytes, &fields).await;
     expect_json(response, StatusCode::CREATED).await["id"].as_str().unwrap().to_owned()
 }
 

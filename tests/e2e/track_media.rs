@@ -3,16 +3,13 @@
 //! and the file name a download offers.
 
 use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::multipart::{Form, Part};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, Tokens, expect_json, expect_problem};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/audio");
+use crate::support::{TestServer, Tokens, audio_fixture, expect_json, expect_problem};
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture")
+    audio_fixture(name)
 }
 
 /// A mono 8-bit WAV of `data_len` bytes of a pattern that never repeats within 251 bytes,
@@ -43,29 +40,12 @@ async fn upload(
     title: &str,
     fields: &[(&str, &str)],
 ) -> String {
-    let mut form = Form::new()
-        .text("title", title.to_owned())
-        .part("file", Part::bytes(bytes).file_name("upload.bin"));
-    for (name, value) in fields {
-        form = form.text((*name).to_owned(), (*value).to_owned());
-    }
-    let response = server
-        .request(Method::POST, "/api/v1/tracks")
-        .bearer_auth(&by.access)
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload");
+    let mut all = vec![("title", title)];
+    all.extend_from_slice(fields);
+    let response = server.upload_track(by, "upload.bin", bytes, &all).await;
     let track = expect_json(response, StatusCode::CREATED).await;
     assert_eq!(track["status"], "processing");
     track["id"].as_str().unwrap().to_owned()
-}
-
-/// Runs every due job (processing) to completion.
-async fn run_jobs(server: &TestServer) {
-    let runner = veza_cli::wiring::job_runner(&server.services);
-    let (_keep, mut shutdown) = tokio::sync::watch::channel(false);
-    while runner.run_one(&mut shutdown).await.expect("job store").is_some() {}
 }
 
 fn request(
@@ -260,7 +240,7 @@ async fn a_track_streams_for_others_once_ready_and_private_ones_never() {
         expect_problem(response.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
     }
 
-    run_jobs(&server).await;
+    server.run_jobs().await;
 
     for by in [Some(&bob), None] {
         let (status, headers, body) = fetch(&server, &stream(&public), by, &[]).await;
@@ -291,7 +271,7 @@ async fn downloads_are_for_the_owner_or_anyone_when_downloadable() {
     let file = fixture("tone-2s.flac");
     let id = upload(&server, &alice, file.clone(), "Night Drive", &[]).await;
     let path = format!("/api/v1/tracks/{id}/download");
-    run_jobs(&server).await;
+    server.run_jobs().await;
 
     let (status, headers, body) = fetch(&server, &path, Some(&alice), &[]).await;
     assert_eq!(status, StatusCode::OK);
