@@ -6,6 +6,7 @@
 //! atomic: a reader sees the old object or the new one, never a mix, and a write that fails or
 //! is abandoned leaves no object behind.
 
+mod checked;
 mod key;
 
 use async_trait::async_trait;
@@ -19,6 +20,7 @@ use time::OffsetDateTime;
 
 use crate::store::BoxError;
 
+pub use checked::{BodyCheck, CheckedOutcome};
 pub use key::{BlobKey, BlobKeyError};
 
 /// Part of an object, as an HTTP `Range: bytes=…` request names it.

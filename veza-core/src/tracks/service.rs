@@ -175,7 +175,8 @@ impl TrackService {
             .expect("uuids make valid keys");
         let (body, inspection) = Inspection::wrap(body, self.config.max_upload_bytes);
         let stored = blobs.put_stream(&staging, body).await;
-        let inspected = match (stored, inspection.refusal(), inspection.finish()) {
+        let inspected = match (stored, inspection.refusal(), inspection.passed(Inspection::finish))
+        {
             (Ok(_), None, Some(inspected)) => inspected,
             (_, Some(refusal), _) => {
                 return Err(match refusal {

@@ -6,13 +6,9 @@
 //! `tracks/<sha256[..2]>/<sha256>.<ext>`, so the same file uploaded twice is stored once.
 
 use bytes::Bytes;
-use futures_core::Stream;
 use sha2::{Digest, Sha256};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
-use crate::blobs::{BlobBody, BlobError, BlobKey};
+use crate::blobs::{BlobBody, BlobKey, BodyCheck, CheckedOutcome};
 use crate::media::{AudioFormat, SNIFF_LEN, detect_audio_format};
 
 /// An original that passed every check and is stored under its content-addressed key.
@@ -40,52 +36,35 @@ pub(crate) struct Inspected {
     pub sha256: String,
 }
 
-#[derive(Default)]
-struct Tally {
+/// The checks on an original as it streams in: the upload limit, the format from its first
+/// bytes, not empty; hashing it on the way.
+pub(crate) struct Inspection {
+    limit: u64,
     seen: u64,
     head: Vec<u8>,
     format: Option<AudioFormat>,
     hasher: Sha256,
-    refusal: Option<Refusal>,
-    ended: bool,
 }
-
-/// The shared view of an inspected body: the stream half goes to the blob store, this half
-/// reads the outcome once the store is done with it.
-#[derive(Clone)]
-pub(crate) struct Inspection(Arc<Mutex<Tally>>);
 
 impl Inspection {
     /// Wraps `body` so that it fails, at the first chunk that breaks a rule, once it exceeds
     /// `limit` bytes or its first bytes are not a supported audio format, and at its end if it
     /// was empty.
-    pub fn wrap(body: BlobBody, limit: u64) -> (BlobBody, Self) {
-        let inspection = Self(Arc::default());
-        let stream = InspectedBody { inner: body, limit, inspection: inspection.clone() };
-        (BlobBody::new(stream), inspection)
+    pub fn wrap(body: BlobBody, limit: u64) -> (BlobBody, CheckedOutcome<Self>) {
+        let inspection =
+            Self { limit, seen: 0, head: Vec::new(), format: None, hasher: Sha256::new() };
+        body.checked(inspection)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Tally> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The rule the body broke, if it broke one.
-    pub fn refusal(&self) -> Option<Refusal> {
-        self.lock().refusal
-    }
-
-    /// The outcome of a body read to its end within the rules; `None` otherwise.
-    pub fn finish(&self) -> Option<Inspected> {
-        let mut tally = self.lock();
-        if !tally.ended || tally.refusal.is_some() {
-            return None;
-        }
-        let hasher = std::mem::take(&mut tally.hasher);
-        Some(Inspected {
-            format: tally.format?,
-            size_bytes: tally.seen,
+    /// What was learnt of a body that passed (`CheckedOutcome::passed`): its `end` named
+    /// the format or refused the body.
+    pub fn finish(&mut self) -> Inspected {
+        let hasher = std::mem::take(&mut self.hasher);
+        Inspected {
+            format: self.format.expect("a body that passed its end has a format"),
+            size_bytes: self.seen,
             sha256: hex(&hasher.finalize()),
-        })
+        }
     }
 }
 
@@ -93,12 +72,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Tally {
-    /// Takes one chunk; `Err` with the rule it breaks.
-    fn take(&mut self, chunk: &Bytes, limit: u64) -> Result<(), Refusal> {
+impl BodyCheck for Inspection {
+    type Refusal = Refusal;
+
+    fn chunk(&mut self, chunk: &Bytes) -> Result<(), Refusal> {
         self.seen += chunk.len() as u64;
-        if self.seen > limit {
-            return Err(Refusal::TooLarge { limit });
+        if self.seen > self.limit {
+            return Err(Refusal::TooLarge { limit: self.limit });
         }
         if self.format.is_none() {
             let wanted = SNIFF_LEN - self.head.len();
@@ -111,9 +91,8 @@ impl Tally {
         Ok(())
     }
 
-    /// The end of the body: a short file is judged on the bytes it has.
+    /// A short file is judged on the bytes it has.
     fn end(&mut self) -> Result<(), Refusal> {
-        self.ended = true;
         if self.seen == 0 {
             return Err(Refusal::Empty);
         }
@@ -121,39 +100,6 @@ impl Tally {
             self.format = Some(detect_audio_format(&self.head).ok_or(Refusal::NotAudio)?);
         }
         Ok(())
-    }
-}
-
-struct InspectedBody {
-    inner: BlobBody,
-    limit: u64,
-    inspection: Inspection,
-}
-
-impl InspectedBody {
-    fn refuse(&self, refusal: Refusal) -> Poll<Option<Result<Bytes, BlobError>>> {
-        self.inspection.lock().refusal = Some(refusal);
-        Poll::Ready(Some(Err(BlobError::backend(format!("upload refused: {refusal:?}")))))
-    }
-}
-
-impl Stream for InspectedBody {
-    type Item = Result<Bytes, BlobError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.inspection.lock().refusal.is_some() {
-            return Poll::Ready(None);
-        }
-        let polled = Pin::new(&mut self.inner).poll_next(cx);
-        let outcome = match &polled {
-            Poll::Ready(Some(Ok(chunk))) => self.inspection.lock().take(chunk, self.limit),
-            Poll::Ready(None) => self.inspection.lock().end(),
-            Poll::Ready(Some(Err(_))) | Poll::Pending => Ok(()),
-        };
-        match outcome {
-            Ok(()) => polled,
-            Err(refusal) => self.refuse(refusal),
-        }
     }
 }
 
@@ -167,6 +113,7 @@ pub(crate) fn original_key(inspected: &Inspected) -> BlobKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blobs::BlobError;
 
     fn body(chunks: &[&'static [u8]]) -> BlobBody {
         let chunks: Vec<Result<Bytes, BlobError>> =
@@ -177,7 +124,7 @@ mod tests {
     async fn inspect(
         chunks: &[&'static [u8]],
         limit: u64,
-    ) -> (Result<Vec<u8>, BlobError>, Inspection) {
+    ) -> (Result<Vec<u8>, BlobError>, CheckedOutcome<Inspection>) {
         let (body, inspection) = Inspection::wrap(body(chunks), limit);
         (body.collect().await, inspection)
     }
@@ -187,7 +134,7 @@ mod tests {
         let (read, inspection) =
             inspect(&[b"f", b"La", b"C\0\0\0", b"\x22\0\0\0\0", b"rest of the file"], 1000).await;
         assert_eq!(read.unwrap().len(), 28);
-        let inspected = inspection.finish().expect("accepted");
+        let inspected = inspection.passed(Inspection::finish).expect("accepted");
         assert_eq!(inspected.format, AudioFormat::Flac);
         assert_eq!(inspected.size_bytes, 28);
         let expected = hex(&Sha256::digest(b"fLaC\0\0\0\x22\0\0\0\0rest of the file"));
@@ -201,7 +148,7 @@ mod tests {
         let (read, inspection) = inspect(&[b"ID3\x04\0\0\0\0\0\0\0\0", b"12345", b"x"], 14).await;
         assert!(read.is_err());
         assert_eq!(inspection.refusal(), Some(Refusal::TooLarge { limit: 14 }));
-        assert!(inspection.finish().is_none());
+        assert!(inspection.passed(Inspection::finish).is_none());
     }
 
     #[tokio::test]

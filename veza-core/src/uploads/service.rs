@@ -181,7 +181,7 @@ impl UploadService {
         let key = part_key(id, offset, self.ports.ids.new_id());
         let (body, verification) = Verification::wrap(body, upload.length - offset, checksum);
         let stored = blobs.put_stream(&key, body).await;
-        let size = match (stored, verification.failure()) {
+        let size = match (stored, verification.refusal()) {
             (_, Some(Failure::TooLong)) => {
                 return Err(UploadError::PastLength { length: upload.length });
             }

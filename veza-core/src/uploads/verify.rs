@@ -3,14 +3,10 @@
 //! breaks either fails the stream, so the blob store keeps nothing of it.
 
 use bytes::Bytes;
-use futures_core::Stream;
 use sha1::{Digest, Sha1};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
 use super::UploadChecksum;
-use crate::blobs::{BlobBody, BlobError};
+use crate::blobs::{BlobBody, BodyCheck, CheckedOutcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failure {
@@ -19,16 +15,12 @@ pub(crate) enum Failure {
     ChecksumMismatch,
 }
 
-#[derive(Default)]
-struct State {
+/// The checks on one append's body.
+pub(crate) struct Verification {
+    remaining: u64,
     seen: u64,
     hasher: Option<(Sha1, [u8; 20])>,
-    failure: Option<Failure>,
 }
-
-/// The outcome half of a verified body.
-#[derive(Clone)]
-pub(crate) struct Verification(Arc<Mutex<State>>);
 
 impl Verification {
     /// Wraps `body` so that it fails at the chunk that takes it past `remaining` bytes, and
@@ -37,56 +29,33 @@ impl Verification {
         body: BlobBody,
         remaining: u64,
         checksum: Option<UploadChecksum>,
-    ) -> (BlobBody, Self) {
+    ) -> (BlobBody, CheckedOutcome<Self>) {
         let hasher = checksum.map(|UploadChecksum::Sha1(expected)| (Sha1::new(), expected));
-        let verification = Self(Arc::new(Mutex::new(State { hasher, ..State::default() })));
-        let stream = VerifiedBody { inner: body, remaining, verification: verification.clone() };
-        (BlobBody::new(stream), verification)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn failure(&self) -> Option<Failure> {
-        self.lock().failure
+        body.checked(Self { remaining, seen: 0, hasher })
     }
 }
 
-struct VerifiedBody {
-    inner: BlobBody,
-    remaining: u64,
-    verification: Verification,
-}
+impl BodyCheck for Verification {
+    type Refusal = Failure;
 
-impl Stream for VerifiedBody {
-    type Item = Result<Bytes, BlobError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.verification.failure().is_some() {
-            return Poll::Ready(None);
+    fn chunk(&mut self, chunk: &Bytes) -> Result<(), Failure> {
+        self.seen += chunk.len() as u64;
+        if let Some((hasher, _)) = &mut self.hasher {
+            hasher.update(chunk);
         }
-        let polled = Pin::new(&mut self.inner).poll_next(cx);
-        let mut state = self.verification.lock();
-        let failure = match &polled {
-            Poll::Ready(Some(Ok(chunk))) => {
-                state.seen += chunk.len() as u64;
-                if let Some((hasher, _)) = &mut state.hasher {
-                    hasher.update(chunk);
+        if self.seen > self.remaining { Err(Failure::TooLong) } else { Ok(()) }
+    }
+
+    fn end(&mut self) -> Result<(), Failure> {
+        match self.hasher.take() {
+            Some((hasher, expected)) => {
+                if hasher.finalize()[..] == expected[..] {
+                    Ok(())
+                } else {
+                    Err(Failure::ChecksumMismatch)
                 }
-                (state.seen > self.remaining).then_some(Failure::TooLong)
             }
-            Poll::Ready(None) => state.hasher.take().and_then(|(hasher, expected)| {
-                (hasher.finalize()[..] != expected[..]).then_some(Failure::ChecksumMismatch)
-            }),
-            Poll::Ready(Some(Err(_))) | Poll::Pending => None,
-        };
-        match failure {
-            None => polled,
-            Some(failure) => {
-                state.failure = Some(failure);
-                Poll::Ready(Some(Err(BlobError::backend(format!("append refused: {failure:?}")))))
-            }
+            None => Ok(()),
         }
     }
 }
@@ -94,6 +63,7 @@ impl Stream for VerifiedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blobs::BlobError;
 
     fn body(chunks: &[&'static [u8]]) -> BlobBody {
         let chunks: Vec<Result<Bytes, BlobError>> =
@@ -110,7 +80,7 @@ mod tests {
         let (body, verification) =
             Verification::wrap(body(&[b"hello ", b"world"]), 11, Some(sha1(b"hello world")));
         assert_eq!(body.collect().await.unwrap(), b"hello world");
-        assert_eq!(verification.failure(), None);
+        assert_eq!(verification.refusal(), None);
     }
 
     #[tokio::test]
@@ -118,13 +88,13 @@ mod tests {
         let (body, verification) =
             Verification::wrap(body(&[b"hello ", b"world"]), 100, Some(sha1(b"hello there")));
         assert!(body.collect().await.is_err());
-        assert_eq!(verification.failure(), Some(Failure::ChecksumMismatch));
+        assert_eq!(verification.refusal(), Some(Failure::ChecksumMismatch));
     }
 
     #[tokio::test]
     async fn a_body_longer_than_what_is_left_fails_at_the_chunk_that_crosses() {
         let (body, verification) = Verification::wrap(body(&[b"1234", b"5678", b"9"]), 6, None);
         assert!(body.collect().await.is_err());
-        assert_eq!(verification.failure(), Some(Failure::TooLong));
+        assert_eq!(verification.refusal(), Some(Failure::TooLong));
     }
 }
