@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 use veza_core::audit::Actor;
 use veza_core::blobs::{BlobBody, BlobError};
-use veza_core::tracks::{NewTrackInput, Title, TrackService, TracksError};
+use veza_core::tracks::{NewTrackInput, Title, TrackDetails, TrackService, TracksError};
 
 /// Size of each read from an imported file.
 const CHUNK: usize = 64 * 1024;
@@ -113,17 +113,9 @@ pub async fn import_file(tracks: &TrackService, owner: Uuid, path: &Path) -> Out
         Ok(original) => original,
         Err(err) => return refused(err),
     };
-    let input = NewTrackInput {
-        title: title_for(path),
-        description: None,
-        genre: None,
-        tags: None,
-        bpm: None,
-        key: None,
-        visibility: Some("public".into()),
-        downloadable: false,
-        original,
-    };
+    // Default details: public, not downloadable, no description or tags.
+    let input =
+        NewTrackInput { title: title_for(path), details: TrackDetails::default(), original };
     match tracks.create_for_owner(owner, input).await {
         Ok(track) => Outcome::Imported { track_id: track.id },
         Err(err) => refused(err),

@@ -28,7 +28,7 @@ pub(crate) use processing::field as payload_field;
 pub use processing::{NOTIFY_STREAM_JOB, StreamNotification, TrackBlobRemover, TrackProcessor};
 pub(crate) use service::blob_removal_job;
 pub use service::{
-    DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, StreamReport, TrackListRequest, TrackService,
-    TracksConfig,
+    DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, StreamReport, TrackDetails, TrackListRequest,
+    TrackService, TracksConfig,
 };
 pub use upload::StoredOriginal;

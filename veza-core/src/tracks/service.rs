@@ -27,10 +27,10 @@ pub const PROCESS_JOB: &str = "track.process";
 /// Job kind that removes a deleted track's original; payload `{"blob_key":"<key>"}`.
 pub const DELETE_BLOBS_JOB: &str = "track.delete_blobs";
 
-/// A new track's metadata as the client sent it, and its stored original.
-#[derive(Debug, Clone)]
-pub struct NewTrackInput {
-    pub title: String,
+/// A new track's metadata beside its title, as the client sent it (raw: the service parses
+/// it). Every way of creating a track (multipart, tus, import) carries one.
+#[derive(Debug, Clone, Default)]
+pub struct TrackDetails {
     pub description: Option<String>,
     pub genre: Option<String>,
     /// Comma-separated.
@@ -40,6 +40,13 @@ pub struct NewTrackInput {
     /// Defaults to `public`.
     pub visibility: Option<String>,
     pub downloadable: bool,
+}
+
+/// A new track's title and details as the client sent them, and its stored original.
+#[derive(Debug, Clone)]
+pub struct NewTrackInput {
+    pub title: String,
+    pub details: TrackDetails,
     pub original: StoredOriginal,
 }
 
@@ -313,15 +320,16 @@ impl TrackService {
     async fn insert(&self, owner_id: Uuid, input: NewTrackInput) -> Result<Track, TracksError> {
         let mut errors = Vec::new();
         let title = collect(&mut errors, Title::parse(&input.title));
+        let details = input.details;
         let description =
-            collect(&mut errors, optional(input.description.as_deref(), Description::parse));
-        let genre = collect(&mut errors, optional(input.genre.as_deref(), Genre::parse));
-        let tags = collect(&mut errors, Tags::parse(input.tags.as_deref().unwrap_or("")));
-        let bpm = collect(&mut errors, input.bpm.map(Bpm::new).transpose());
-        let key = collect(&mut errors, optional(input.key.as_deref(), MusicalKey::parse));
+            collect(&mut errors, optional(details.description.as_deref(), Description::parse));
+        let genre = collect(&mut errors, optional(details.genre.as_deref(), Genre::parse));
+        let tags = collect(&mut errors, Tags::parse(details.tags.as_deref().unwrap_or("")));
+        let bpm = collect(&mut errors, details.bpm.map(Bpm::new).transpose());
+        let key = collect(&mut errors, optional(details.key.as_deref(), MusicalKey::parse));
         let visibility = collect(
             &mut errors,
-            input.visibility.as_deref().map_or(Ok(Visibility::Public), visibility),
+            details.visibility.as_deref().map_or(Ok(Visibility::Public), visibility),
         );
         let (
             Some(title),
@@ -345,7 +353,7 @@ impl TrackService {
             bpm,
             key,
             visibility,
-            downloadable: input.downloadable,
+            downloadable: details.downloadable,
             size_bytes: input.original.size_bytes,
             blob: input.original.blob,
             format: input.original.format,

@@ -17,7 +17,7 @@ use crate::audit::Actor;
 use crate::auth::Principal;
 use crate::blobs::{BlobBody, BlobKey, BlobStore};
 use crate::jobs::NewJob;
-use crate::tracks::{NewTrackInput, Title, Track, TrackService, TracksError};
+use crate::tracks::{NewTrackInput, Title, Track, TrackDetails, TrackService, TracksError};
 
 /// Job kind that removes an unfinished upload at its expiry; payload `{"upload_id":"<uuid>"}`.
 pub const EXPIRE_JOB: &str = "upload.expire";
@@ -38,14 +38,7 @@ const EXPIRE_ATTEMPTS: u32 = 12;
 pub struct FromUploadInput {
     pub upload_id: Uuid,
     pub title: Option<String>,
-    pub description: Option<String>,
-    pub genre: Option<String>,
-    /// Comma-separated.
-    pub tags: Option<String>,
-    pub bpm: Option<i64>,
-    pub key: Option<String>,
-    pub visibility: Option<String>,
-    pub downloadable: bool,
+    pub details: TrackDetails,
 }
 
 /// Where one append's bytes are stored: under the upload, named by where they start.
@@ -253,17 +246,7 @@ impl UploadService {
             let parts = self.ports.uploads.upload_parts(id).await?;
             let body = concatenated(self.ports.blobs.clone(), parts);
             let original = self.tracks.store_original(actor, body).await?;
-            let input = NewTrackInput {
-                title,
-                description: input.description,
-                genre: input.genre,
-                tags: input.tags,
-                bpm: input.bpm,
-                key: input.key,
-                visibility: input.visibility,
-                downloadable: input.downloadable,
-                original,
-            };
+            let input = NewTrackInput { title, details: input.details, original };
             Ok::<_, UploadError>(self.tracks.create(caller, input).await?)
         }
         .await;

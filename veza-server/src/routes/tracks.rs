@@ -19,8 +19,8 @@ use veza_core::auth::FieldError;
 use veza_core::blobs::{BlobBody, BlobError};
 use veza_core::pagination::Page;
 use veza_core::tracks::{
-    COUNTS_BEFORE_ENGAGEMENT, NewTrackInput, StoredOriginal, Track, TrackListRequest, TrackPatch,
-    TrackVersion, Waveform,
+    COUNTS_BEFORE_ENGAGEMENT, NewTrackInput, StoredOriginal, Track, TrackDetails, TrackListRequest,
+    TrackPatch, TrackVersion, Waveform,
 };
 
 use crate::AppState;
@@ -351,8 +351,7 @@ impl TrackForm {
                 raw.parse::<i64>().map_err(|_| FieldError::new("bpm", "must be a whole number"))?,
             ),
         };
-        Ok(NewTrackInput {
-            title: self.title.unwrap_or_default(),
+        let details = TrackDetails {
             description: self.description,
             genre: self.genre,
             tags: self.tags,
@@ -360,8 +359,8 @@ impl TrackForm {
             key: self.key,
             visibility: self.visibility,
             downloadable,
-            original,
-        })
+        };
+        Ok(NewTrackInput { title: self.title.unwrap_or_default(), details, original })
     }
 }
 

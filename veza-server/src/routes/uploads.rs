@@ -22,6 +22,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 use veza_core::audit::Actor;
 use veza_core::blobs::{BlobBody, BlobError};
+use veza_core::tracks::TrackDetails;
 use veza_core::uploads::{FromUploadInput, Upload, UploadChecksum, UploadError, UploadMetadata};
 
 use super::tracks::TrackView;
@@ -345,13 +346,15 @@ async fn from_upload(
     let input = FromUploadInput {
         upload_id: body.upload_id,
         title: body.title,
-        description: body.description,
-        genre: body.genre,
-        tags: body.tags.map(|tags| tags.join(",")),
-        bpm: body.bpm,
-        key: body.key,
-        visibility: body.visibility,
-        downloadable: body.downloadable.unwrap_or(false),
+        details: TrackDetails {
+            description: body.description,
+            genre: body.genre,
+            tags: body.tags.map(|tags| tags.join(",")),
+            bpm: body.bpm,
+            key: body.key,
+            visibility: body.visibility,
+            downloadable: body.downloadable.unwrap_or(false),
+        },
     };
     let track = state.services.uploads.create_track(&principal, &actor, input).await?;
     Ok((StatusCode::CREATED, Json(track.into())))
