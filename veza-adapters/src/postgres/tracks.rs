@@ -298,6 +298,28 @@ async fn insert_version(
     .try_into()
 }
 
+/// The distinct originals of the versions of the tracks whose `$column` is `$1`.
+macro_rules! version_blob_keys {
+    ($column:literal) => {
+        concat!(
+            "SELECT DISTINCT v.blob_key FROM track_versions v \
+             JOIN tracks t ON t.id = v.track_id WHERE ",
+            $column,
+            " = $1 ORDER BY v.blob_key"
+        )
+    };
+}
+
+async fn version_blob_keys(
+    store: &PgStore,
+    sql: &'static str,
+    id: Uuid,
+) -> Result<Vec<BlobKey>, StoreError> {
+    let keys: Vec<String> =
+        sqlx::query_scalar(sql).bind(id).fetch_all(store.pool()).await.map_err(pg_error)?;
+    keys.iter().map(|k| BlobKey::parse(k).map_err(StoreError::backend)).collect()
+}
+
 #[async_trait]
 impl TrackStore for PgStore {
     async fn insert_track(&self, track: &NewTrack, job: &NewJob) -> Result<Track, StoreError> {
@@ -593,15 +615,11 @@ impl TrackStore for PgStore {
     }
 
     async fn owner_blob_keys(&self, owner_id: Uuid) -> Result<Vec<BlobKey>, StoreError> {
-        let keys: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT v.blob_key FROM track_versions v \
-             JOIN tracks t ON t.id = v.track_id WHERE t.owner_id = $1 ORDER BY v.blob_key",
-        )
-        .bind(owner_id)
-        .fetch_all(self.pool())
-        .await
-        .map_err(pg_error)?;
-        keys.iter().map(|k| BlobKey::parse(k).map_err(StoreError::backend)).collect()
+        version_blob_keys(self, version_blob_keys!("t.owner_id"), owner_id).await
+    }
+
+    async fn track_blob_keys(&self, track_id: Uuid) -> Result<Vec<BlobKey>, StoreError> {
+        version_blob_keys(self, version_blob_keys!("t.id"), track_id).await
     }
 
     async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError> {

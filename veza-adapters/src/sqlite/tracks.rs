@@ -174,6 +174,18 @@ fn insert_version(
     Ok(())
 }
 
+/// The distinct originals of the versions of the tracks whose `column` is `id`.
+fn version_blob_keys(conn: &Connection, column: &str, id: Uuid) -> rusqlite::Result<Vec<BlobKey>> {
+    conn.prepare_cached(&format!(
+        "SELECT DISTINCT v.blob_key FROM track_versions v \
+         JOIN tracks t ON t.id = v.track_id WHERE {column} = ?1 ORDER BY v.blob_key"
+    ))?
+    .query_map([id.to_string()], |row| {
+        BlobKey::parse(&row.get::<_, String>(0)?).map_err(|e| conversion(0, e))
+    })?
+    .collect()
+}
+
 fn version_from_row(row: &Row<'_>) -> rusqlite::Result<TrackVersion> {
     let blob: String = row.get(3)?;
     let format: String = row.get(4)?;
@@ -505,17 +517,11 @@ impl TrackStore for SqliteStore {
     }
 
     async fn owner_blob_keys(&self, owner_id: Uuid) -> Result<Vec<BlobKey>, StoreError> {
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT DISTINCT v.blob_key FROM track_versions v \
-                 JOIN tracks t ON t.id = v.track_id WHERE t.owner_id = ?1 ORDER BY v.blob_key",
-            )?
-            .query_map([owner_id.to_string()], |row| {
-                BlobKey::parse(&row.get::<_, String>(0)?).map_err(|e| conversion(0, e))
-            })?
-            .collect()
-        })
-        .await
+        self.read(move |conn| version_blob_keys(conn, "t.owner_id", owner_id)).await
+    }
+
+    async fn track_blob_keys(&self, track_id: Uuid) -> Result<Vec<BlobKey>, StoreError> {
+        self.read(move |conn| version_blob_keys(conn, "t.id", track_id)).await
     }
 
     async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError> {

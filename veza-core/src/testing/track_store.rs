@@ -430,6 +430,8 @@ pub async fn a_new_version_is_served_and_numbered_after_the_last(store: Arc<dyn 
     expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     assert_eq!(store.owner_blob_keys(user.id).await.unwrap(), expected, "each key once");
     assert_eq!(store.owner_blob_keys(Uuid::now_v7()).await.unwrap(), []);
+    assert_eq!(store.track_blob_keys(track.id).await.unwrap(), expected, "both versions");
+    assert_eq!(store.track_blob_keys(other.id).await.unwrap(), std::slice::from_ref(&second.blob));
     store.delete_track(other.id, &[]).await.unwrap();
 
     assert!(store.delete_track(track.id, &[job("track.delete_blobs")]).await.unwrap());

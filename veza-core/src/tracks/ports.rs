@@ -109,6 +109,9 @@ pub trait TrackStore: Send + Sync {
     /// account's erasure must remove).
     async fn owner_blob_keys(&self, owner_id: Uuid) -> Result<Vec<BlobKey>, StoreError>;
 
+    /// The originals of every version of one track, each once (what its deletion removes).
+    async fn track_blob_keys(&self, track_id: Uuid) -> Result<Vec<BlobKey>, StoreError>;
+
     /// Whether any version of any track still has `key` as its original.
     async fn track_blob_in_use(&self, key: &BlobKey) -> Result<bool, StoreError>;
 }

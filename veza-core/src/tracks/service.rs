@@ -16,7 +16,7 @@ use crate::audit::{Actor, AuditAction, AuditLog};
 use crate::auth::{FieldError, Principal};
 use crate::blobs::{BlobBody, BlobKey};
 use crate::jobs::NewJob;
-use crate::pagination::{MAX_LIMIT, Page, PageRequest};
+use crate::pagination::{Page, PageRequest};
 use crate::scan::ScanVerdict;
 use crate::stream::InternalToken;
 use crate::users::{Role, Username};
@@ -488,21 +488,7 @@ impl TrackService {
         if track.owner.id != caller.user.id && !is_admin(caller) {
             return Err(TracksError::Forbidden);
         }
-        let mut keys = vec![track.blob];
-        let mut page = PageRequest::first(MAX_LIMIT);
-        loop {
-            let versions = self.ports.tracks.track_versions(id, page).await?;
-            let page_of = Page::from_rows(versions, page, |v| v.id);
-            keys.extend(page_of.items.iter().map(|v| v.blob.clone()));
-            match page_of.items.last() {
-                Some(last) if page_of.next_cursor.is_some() => {
-                    page = PageRequest { limit: MAX_LIMIT, after: Some(last.id) };
-                }
-                _ => break,
-            }
-        }
-        keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        keys.dedup();
+        let keys = self.ports.tracks.track_blob_keys(id).await?;
         let jobs: Vec<NewJob> = keys.iter().map(|key| blob_removal_job(key, &self.ports)).collect();
         if self.ports.tracks.delete_track(id, &jobs).await? {
             Ok(())
