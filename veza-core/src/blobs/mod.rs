@@ -12,9 +12,11 @@ mod key;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_core::Stream;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use std::fmt;
 use std::ops::Range;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use time::OffsetDateTime;
 
@@ -96,6 +98,23 @@ impl BlobBody {
             out.extend_from_slice(&chunk?);
         }
         Ok(out)
+    }
+}
+
+impl BlobBody {
+    /// The objects under `keys`, one after the other, each opened only when the reader gets
+    /// to it (a reader that stops early opens nothing more). The body ends at the first error.
+    pub fn of_objects(blobs: Arc<dyn BlobStore>, keys: Vec<BlobKey>) -> Self {
+        let bodies = futures_util::stream::iter(keys).then(move |key| {
+            let blobs = Arc::clone(&blobs);
+            async move { blobs.get(&key, None).await.map(|read| read.body) }
+        });
+        let mut failed = false;
+        Self::new(bodies.try_flatten().take_while(move |item| {
+            let go = !failed;
+            failed |= item.is_err();
+            std::future::ready(go)
+        }))
     }
 }
 

@@ -1,5 +1,6 @@
 //! What the `/tracks` endpoints do, and the visibility rules every read goes through.
 
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::media::{MediaUse, TrackMedia, check_media_access};
@@ -196,7 +197,8 @@ impl TrackService {
             (Ok(_), None, None) => unreachable!("a stored body was read to its end"),
         };
         let checked = async {
-            let content = blobs.get(&staging, None).await?.body;
+            // Opened only if the scanner reads it (`NoScanner` does not).
+            let content = BlobBody::of_objects(Arc::clone(blobs), vec![staging.clone()]);
             match self.ports.scanner.scan(content).await? {
                 ScanVerdict::Clean => {}
                 ScanVerdict::Infected { signature } => {

@@ -1,8 +1,6 @@
 //! What the tus endpoints and `POST /tracks/from-upload` do. Only an upload's creator may see
 //! or touch it; to anyone else, and once expired, it does not exist.
 
-use futures_util::StreamExt as _;
-use std::sync::Arc;
 use time::Duration;
 use uuid::Uuid;
 
@@ -15,7 +13,7 @@ use super::{
 use crate::Ports;
 use crate::audit::Actor;
 use crate::auth::Principal;
-use crate::blobs::{BlobBody, BlobKey, BlobStore};
+use crate::blobs::{BlobBody, BlobKey};
 use crate::jobs::NewJob;
 use crate::tracks::{NewTrackInput, Title, Track, TrackDetails, TrackService, TracksError};
 
@@ -44,28 +42,6 @@ pub struct FromUploadInput {
 /// Where one append's bytes are stored: under the upload, named by where they start.
 fn part_key(upload: Uuid, offset: u64, nonce: Uuid) -> BlobKey {
     BlobKey::parse(&format!("uploads/{upload}/{offset}-{nonce}")).expect("uuids make valid keys")
-}
-
-/// The parts' blobs read one after another, as one body.
-fn concatenated(blobs: Arc<dyn BlobStore>, parts: Vec<UploadPart>) -> BlobBody {
-    let state = (blobs, parts.into_iter(), None::<BlobBody>);
-    BlobBody::new(futures_util::stream::unfold(state, |(blobs, mut parts, mut current)| async {
-        loop {
-            if let Some(body) = current.as_mut()
-                && let Some(item) = body.next().await
-            {
-                // After an error the body ends.
-                let rest =
-                    if item.is_ok() { (parts, current) } else { (Vec::new().into_iter(), None) };
-                return Some((item, (blobs, rest.0, rest.1)));
-            }
-            let part = parts.next()?;
-            match blobs.get(&part.blob, None).await {
-                Ok(read) => current = Some(read.body),
-                Err(err) => return Some((Err(err), (blobs, Vec::new().into_iter(), None))),
-            }
-        }
-    }))
 }
 
 /// Content no request could ever make a track of: the upload is removed with the refusal.
@@ -244,7 +220,8 @@ impl UploadService {
         }
         let made = async {
             let parts = self.ports.uploads.upload_parts(id).await?;
-            let body = concatenated(self.ports.blobs.clone(), parts);
+            let keys = parts.into_iter().map(|part| part.blob).collect();
+            let body = BlobBody::of_objects(self.ports.blobs.clone(), keys);
             let original = self.tracks.store_original(actor, body).await?;
             let input = NewTrackInput { title, details: input.details, original };
             Ok::<_, UploadError>(self.tracks.create(caller, input).await?)
