@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod jobs;
 pub mod mail;
 pub mod media;
+mod names;
 pub mod pagination;
 pub mod privacy;
 pub mod profiles;

@@ -3,6 +3,7 @@
 //! changes, data exports, account deletions). Rows name users by id only and outlive the
 //! accounts they mention; erasing an account strips IP and user agent from its rows.
 
+use crate::names::named_enum;
 use async_trait::async_trait;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -13,90 +14,33 @@ use crate::clock::{Clock, IdGenerator};
 use crate::pagination::PageRequest;
 use crate::store::StoreError;
 
-/// A security event. `as_str` is the stable name stored and shown (`auth.login_failed`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuditAction {
-    Registered,
-    Login,
-    LoginFailed,
-    Logout,
-    LogoutAll,
-    SessionRevoked,
-    RefreshTokenReused,
-    RoleChanged,
-    Suspended,
-    Unsuspended,
-    TwoFactorEnabled,
-    TwoFactorDisabled,
-    TwoFactorFailed,
-    RecoveryCodeUsed,
-    DataExported,
-    AccountDeletionRefused,
-    AccountDeleted,
-    PasswordChanged,
-    PasswordResetRequested,
-    PasswordReset,
-    EmailVerified,
-    /// The virus scanner flagged an upload; nothing was stored.
-    UploadInfected,
-}
-
-impl AuditAction {
-    pub const ALL: [AuditAction; 22] = [
-        AuditAction::Registered,
-        AuditAction::Login,
-        AuditAction::LoginFailed,
-        AuditAction::Logout,
-        AuditAction::LogoutAll,
-        AuditAction::SessionRevoked,
-        AuditAction::RefreshTokenReused,
-        AuditAction::RoleChanged,
-        AuditAction::Suspended,
-        AuditAction::Unsuspended,
-        AuditAction::TwoFactorEnabled,
-        AuditAction::TwoFactorDisabled,
-        AuditAction::TwoFactorFailed,
-        AuditAction::RecoveryCodeUsed,
-        AuditAction::DataExported,
-        AuditAction::AccountDeletionRefused,
-        AuditAction::AccountDeleted,
-        AuditAction::PasswordChanged,
-        AuditAction::PasswordResetRequested,
-        AuditAction::PasswordReset,
-        AuditAction::EmailVerified,
-        AuditAction::UploadInfected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditAction::Registered => "auth.registered",
-            AuditAction::Login => "auth.login",
-            AuditAction::LoginFailed => "auth.login_failed",
-            AuditAction::Logout => "auth.logout",
-            AuditAction::LogoutAll => "auth.logout_all",
-            AuditAction::SessionRevoked => "auth.session_revoked",
-            AuditAction::RefreshTokenReused => "auth.refresh_token_reused",
-            AuditAction::RoleChanged => "admin.role_changed",
-            AuditAction::Suspended => "admin.user_suspended",
-            AuditAction::Unsuspended => "admin.user_unsuspended",
-            AuditAction::TwoFactorEnabled => "auth.two_factor_enabled",
-            AuditAction::TwoFactorDisabled => "auth.two_factor_disabled",
-            AuditAction::TwoFactorFailed => "auth.two_factor_failed",
-            AuditAction::RecoveryCodeUsed => "auth.recovery_code_used",
-            AuditAction::DataExported => "account.data_exported",
-            AuditAction::AccountDeletionRefused => "account.deletion_refused",
-            AuditAction::AccountDeleted => "account.deleted",
-            AuditAction::PasswordChanged => "auth.password_changed",
-            AuditAction::PasswordResetRequested => "auth.password_reset_requested",
-            AuditAction::PasswordReset => "auth.password_reset",
-            AuditAction::EmailVerified => "auth.email_verified",
-            AuditAction::UploadInfected => "track.upload_infected",
-        }
-    }
-
-    /// The action with this stored name, if any.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == name)
+named_enum! {
+    /// A security event. `as_str` is the stable name stored and shown (`auth.login_failed`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum AuditAction {
+        Registered => "auth.registered",
+        Login => "auth.login",
+        LoginFailed => "auth.login_failed",
+        Logout => "auth.logout",
+        LogoutAll => "auth.logout_all",
+        SessionRevoked => "auth.session_revoked",
+        RefreshTokenReused => "auth.refresh_token_reused",
+        RoleChanged => "admin.role_changed",
+        Suspended => "admin.user_suspended",
+        Unsuspended => "admin.user_unsuspended",
+        TwoFactorEnabled => "auth.two_factor_enabled",
+        TwoFactorDisabled => "auth.two_factor_disabled",
+        TwoFactorFailed => "auth.two_factor_failed",
+        RecoveryCodeUsed => "auth.recovery_code_used",
+        DataExported => "account.data_exported",
+        AccountDeletionRefused => "account.deletion_refused",
+        AccountDeleted => "account.deleted",
+        PasswordChanged => "auth.password_changed",
+        PasswordResetRequested => "auth.password_reset_requested",
+        PasswordReset => "auth.password_reset",
+        EmailVerified => "auth.email_verified",
+        /// The virus scanner flagged an upload; nothing was stored.
+        UploadInfected => "track.upload_infected",
     }
 }
 

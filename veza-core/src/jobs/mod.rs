@@ -8,6 +8,7 @@ mod runner;
 
 pub use runner::{JobHandler, JobRunner, Outcome, RunnerConfig};
 
+use crate::names::named_enum;
 use async_trait::async_trait;
 use std::fmt;
 use time::{Duration, OffsetDateTime};
@@ -16,32 +17,16 @@ use uuid::Uuid;
 use crate::pagination::PageRequest;
 use crate::store::StoreError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobStatus {
-    /// Waiting for `run_at`.
-    Queued,
-    /// Leased to a worker until `locked_until`.
-    Running,
-    Done,
-    /// Out of attempts; kept with `last_error` until retried by an operator.
-    Dead,
-}
-
-impl JobStatus {
-    pub const ALL: [JobStatus; 4] =
-        [JobStatus::Queued, JobStatus::Running, JobStatus::Done, JobStatus::Dead];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Done => "done",
-            JobStatus::Dead => "dead",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
+named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum JobStatus {
+        /// Waiting for `run_at`.
+        Queued => "queued",
+        /// Leased to a worker until `locked_until`.
+        Running => "running",
+        Done => "done",
+        /// Out of attempts; kept with `last_error` until retried by an operator.
+        Dead => "dead",
     }
 }
 

@@ -1,3 +1,4 @@
+use crate::names::named_enum;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -11,86 +12,40 @@ use crate::users::{DisplayName, Username};
 /// comments exist.
 pub const COUNTS_BEFORE_ENGAGEMENT: u64 = 0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Visibility {
-    /// Listed and visible to anyone.
-    Public,
-    /// Visible to anyone holding the id, never listed.
-    Unlisted,
-    /// Visible to its owner (and admins) only.
-    Private,
-}
-
-impl Visibility {
-    pub const ALL: [Visibility; 3] =
-        [Visibility::Public, Visibility::Unlisted, Visibility::Private];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Public => "public",
-            Visibility::Unlisted => "unlisted",
-            Visibility::Private => "private",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == name)
+named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Visibility {
+        /// Listed and visible to anyone.
+        Public => "public",
+        /// Visible to anyone holding the id, never listed.
+        Unlisted => "unlisted",
+        /// Visible to its owner (and admins) only.
+        Private => "private",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TrackStatus {
-    Processing,
-    Ready,
-    Failed,
-}
-
-impl TrackStatus {
-    pub const ALL: [TrackStatus; 3] =
-        [TrackStatus::Processing, TrackStatus::Ready, TrackStatus::Failed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrackStatus::Processing => "processing",
-            TrackStatus::Ready => "ready",
-            TrackStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
+named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum TrackStatus {
+        Processing => "processing",
+        Ready => "ready",
+        Failed => "failed",
     }
 }
 
-/// The order of a track list. Every order ends on the id, so keyset pages are total.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum TrackSort {
-    /// Newest first.
-    #[default]
-    Recent,
-    /// Highest popularity first (likes and plays once they exist), newest first among equals.
-    Popular,
-    /// By case-folded title, A to Z, oldest first among equals.
-    Title,
-    /// Best full-text match first, newest first among equals; only with a search.
-    Relevance,
-}
-
-impl TrackSort {
-    pub const ALL: [TrackSort; 4] =
-        [TrackSort::Recent, TrackSort::Popular, TrackSort::Title, TrackSort::Relevance];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrackSort::Recent => "recent",
-            TrackSort::Popular => "popular",
-            TrackSort::Title => "title",
-            TrackSort::Relevance => "relevance",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
+named_enum! {
+    /// The order of a track list. Every order ends on the id, so keyset pages are total.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub enum TrackSort {
+        /// Newest first.
+        #[default]
+        Recent => "recent",
+        /// Highest popularity first (likes and plays once they exist), newest first among equals.
+        Popular => "popular",
+        /// By case-folded title, A to Z, oldest first among equals.
+        Title => "title",
+        /// Best full-text match first, newest first among equals; only with a search.
+        Relevance => "relevance",
     }
 }
 
