@@ -10,7 +10,8 @@
 #      median MB/s; the same for nginx serving the stored file itself (same inode, so the same
 #      page cache);
 #   3. 64 KiB `Range` requests at random 64 KiB-aligned offsets with wrk, requests/s, against
-#      both servers;
+#      both servers in alternating rounds (veza, nginx, veza, …; BENCH_RANGE_ROUNDS each), so
+#      a slow spell of the shared machine lands on both; the medians are compared;
 #   4. the server's memory (VmRSS sampled every 0.2 s from /proc/PID/status, and VmHWM):
 #      before the upload, after it, peak while serving, and growth over the whole run.
 #
@@ -31,6 +32,7 @@
 #   BENCH_FILE_MIB=500        size of the generated WAV
 #   BENCH_RUNS=5              whole-file downloads per server (median reported)
 #   BENCH_SECONDS=10          duration of each wrk run
+#   BENCH_RANGE_ROUNDS=3      wrk runs per server for the ranges (median reported)
 #   BENCH_THREADS=1           wrk threads
 #   BENCH_CONNS=8             wrk connections
 #   BENCH_READY_TIMEOUT=30    seconds to wait for either server to listen
@@ -45,6 +47,7 @@ set -euo pipefail
 BENCH_FILE_MIB=${BENCH_FILE_MIB:-500}
 BENCH_RUNS=${BENCH_RUNS:-5}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_RANGE_ROUNDS=${BENCH_RANGE_ROUNDS:-3}
 BENCH_THREADS=${BENCH_THREADS:-1}
 BENCH_CONNS=${BENCH_CONNS:-8}
 BENCH_READY_TIMEOUT=${BENCH_READY_TIMEOUT:-30}
@@ -58,7 +61,7 @@ BENCH_PASSWORD='correct horse battery staple'
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'media_load: %s\n' "$*" >&2; exit 1; }
 
-for knob in BENCH_FILE_MIB BENCH_RUNS BENCH_SECONDS BENCH_THREADS BENCH_CONNS \
+for knob in BENCH_FILE_MIB BENCH_RUNS BENCH_SECONDS BENCH_RANGE_ROUNDS BENCH_THREADS BENCH_CONNS \
     BENCH_READY_TIMEOUT BENCH_PROCESS_TIMEOUT; do
     [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, got '${!knob}'"
 done
@@ -332,12 +335,25 @@ request = function()
     return wrk.format(nil, nil, { ["Range"] = "bytes=" .. start .. "-" .. (start + chunk - 1) })
 end
 EOF
-log "64 KiB ranges, veza: wrk -t$BENCH_THREADS -c$BENCH_CONNS -d${BENCH_SECONDS}s"
-read -r veza_rps veza_errors veza_non2xx < <(range_rate "$veza_url" "$tmp/wrk-veza.txt") ||
-    die "cannot parse wrk output (veza)"
-log "64 KiB ranges, nginx: wrk -t$BENCH_THREADS -c$BENCH_CONNS -d${BENCH_SECONDS}s"
-read -r nginx_rps nginx_errors nginx_non2xx < <(range_rate "$nginx_url" "$tmp/wrk-nginx.txt") ||
-    die "cannot parse wrk output (nginx)"
+veza_errors=0 veza_non2xx=0 nginx_errors=0 nginx_non2xx=0
+: >"$tmp/rps-veza.txt"
+: >"$tmp/rps-nginx.txt"
+for ((round = 1; round <= BENCH_RANGE_ROUNDS; round++)); do
+    for server in veza nginx; do
+        url_var=${server}_url
+        log "64 KiB ranges, $server, round $round of $BENCH_RANGE_ROUNDS:" \
+            "wrk -t$BENCH_THREADS -c$BENCH_CONNS -d${BENCH_SECONDS}s"
+        read -r rps errors non2xx < <(range_rate "${!url_var}" "$tmp/wrk-$server.txt") ||
+            die "cannot parse wrk output ($server)"
+        printf '%s\n' "$rps" >>"$tmp/rps-$server.txt"
+        declare "${server}_errors=$((${server}_errors + errors))"
+        declare "${server}_non2xx=$((${server}_non2xx + non2xx))"
+    done
+    log "  round $round: veza $(tail -n 1 "$tmp/rps-veza.txt") req/s," \
+        "nginx $(tail -n 1 "$tmp/rps-nginx.txt") req/s"
+done
+veza_rps=$(median <"$tmp/rps-veza.txt")
+nginx_rps=$(median <"$tmp/rps-nginx.txt")
 
 sleep 0.3 # one more RSS sample after the last request
 rss_serving_peak=$(rss_peak_since "$serving_mark")
@@ -373,7 +389,7 @@ printf '%-44s %12s %12s %8s  %s\n' "upload, multipart POST (curl)" "$(mbps "$upl
 printf '%-44s %12s %12s %7s%%  %s\n' "whole file (curl, median of $BENCH_RUNS)" \
     "$(mbps "$veza_full") MB/s" "$(mbps "$nginx_full") MB/s" "$full_pct" ">= 90% $full_ok"
 printf '%-44s %12s %12s %7s%%  %s\n' \
-    "64 KiB ranges (wrk -t$BENCH_THREADS -c$BENCH_CONNS, ${BENCH_SECONDS} s)" \
+    "64 KiB ranges (wrk -c$BENCH_CONNS, median of $BENCH_RANGE_ROUNDS)" \
     "$(printf '%.0f' "$veza_rps") req/s" "$(printf '%.0f' "$nginx_rps") req/s" "$range_pct" \
     ">= 60% $range_ok$errors"
 printf 'veza RSS: before upload %s, after upload %s, peak while serving %s, peak %s, growth %s  (< 64 MiB %s)\n' \
