@@ -2,9 +2,16 @@
 //! real duration; whatever is not audio, too large, empty, malformed or infected is refused
 //! with its problem and leaves nothing stored.
 
+use bytes::Bytes;
 use reqwest::StatusCode;
 use serde_json::Value;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use veza_core::audit::Actor;
+use veza_core::blobs::BlobBody;
+use veza_core::clock::ManualClock;
+use veza_core::tracks::UNCLAIMED_ORIGINAL_GRACE;
 
 use crate::support::{Options, TestServer, Tokens, audio_fixture, expect_json, expect_problem};
 
@@ -424,4 +431,44 @@ async fn a_new_version_is_served_once_processed_and_all_go_with_the_track() {
     assert_eq!(server.blob_keys().await, Vec::<String>::new(), "every version's file is removed");
     let gone = server.get_as(&format!("/api/v1/tracks/{id}/versions"), &ana.access).await;
     expect_problem(gone, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+/// Stores an original the way every upload does, then stops, as a crash or a client gone
+/// between the end of the file and the track's creation would: no track claims it.
+async fn store_unclaimed_original(server: &TestServer, bytes: Vec<u8>) -> String {
+    let body = BlobBody::new(futures_util::stream::iter([Ok(Bytes::from(bytes))]));
+    let original = server.services.tracks.store_original(&Actor::operator(), body).await;
+    original.expect("an audio file is stored").blob.as_str().to_owned()
+}
+
+#[tokio::test]
+async fn an_original_no_track_claims_is_removed_after_its_grace_and_a_claimed_one_stays() {
+    // Within the grace: the removal is queued, not due.
+    let server = TestServer::start().await;
+    let orphan = store_unclaimed_original(&server, audio_fixture("tone-2s.mp3")).await;
+    server.run_jobs().await;
+    assert_eq!(server.blob_keys().await, vec![orphan], "kept while its grace lasts");
+
+    // Stored longer ago than the grace (the job runner keeps the real time).
+    let clock = Arc::new(ManualClock::new(
+        OffsetDateTime::now_utc() - UNCLAIMED_ORIGINAL_GRACE - Duration::minutes(5),
+    ));
+    let server = TestServer::start_with_clock(clock).await;
+    let alice = server.register_as("alice").await;
+    let response = server.upload_track(&alice, "kept.wav", wav_2s(), &[("title", "Kept")]).await;
+    let kept = expect_json(response, StatusCode::CREATED).await;
+    store_unclaimed_original(&server, audio_fixture("tone-2s.mp3")).await;
+    // The same bytes as a track's, left unclaimed: the removal must spare the track's file.
+    store_unclaimed_original(&server, wav_2s()).await;
+    assert_eq!(server.blob_keys().await.len(), 2);
+
+    server.run_jobs().await;
+
+    let keys = server.blob_keys().await;
+    assert_eq!(keys.len(), 1, "only the claimed original is left: {keys:?}");
+    assert!(keys[0].ends_with(".wav"), "{keys:?}");
+    let id = kept["id"].as_str().expect("id");
+    let stream = server.get_as(&format!("/api/v1/tracks/{id}/stream"), &alice.access).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.bytes().await.expect("body").as_ref(), wav_2s().as_slice());
 }

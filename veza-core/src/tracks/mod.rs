@@ -29,6 +29,6 @@ pub use processing::{NOTIFY_STREAM_JOB, StreamNotification, TrackBlobRemover, Tr
 pub(crate) use service::blob_removal_job;
 pub use service::{
     DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, StreamReport, TrackDetails, TrackListRequest,
-    TrackService, TracksConfig,
+    TrackService, TracksConfig, UNCLAIMED_ORIGINAL_GRACE,
 };
 pub use upload::StoredOriginal;

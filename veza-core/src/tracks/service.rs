@@ -127,6 +127,11 @@ pub(crate) fn blob_removal_job(key: &BlobKey, ports: &Ports) -> NewJob {
     track_job(DELETE_BLOBS_JOB, delete_blobs_payload(key), ports)
 }
 
+/// How long a received original may wait for its track before the safety-net removal of
+/// `store_original` takes it (unless a track uses it by then): far longer than any request
+/// takes from the end of its file to its track's creation.
+pub const UNCLAIMED_ORIGINAL_GRACE: time::Duration = time::Duration::hours(24);
+
 fn track_job(kind: &str, payload: String, ports: &Ports) -> NewJob {
     let now = ports.clock.now();
     NewJob {
@@ -170,9 +175,16 @@ impl TrackService {
     /// the first chunk over the upload limit or once its first bytes show it is not audio;
     /// scans it; stores it under its content-addressed key. The body is never held whole.
     ///
+    /// Once the bytes are in, two removal jobs due after `UNCLAIMED_ORIGINAL_GRACE` are
+    /// queued, for the staging object and for the content-addressed key: the safety net for
+    /// what the cleanup on refusal cannot reach, a crash or a dropped request (its client gone)
+    /// between here and the track's creation. Each removes its blob unless a track uses it by
+    /// then; the staging object is long renamed in the usual case, and that removal is a no-op.
+    ///
     /// # Errors
     /// `TooLarge`, `NotAudio`, `EmptyFile`, `Infected` (audited), `ScanFailed` (the scanner
-    /// could not vouch for it), `Blob`. In every case nothing is kept.
+    /// could not vouch for it), `Blob`, `Store` (the removal jobs could not be queued). In
+    /// every case nothing is kept.
     pub async fn store_original(
         &self,
         actor: &Actor,
@@ -196,7 +208,13 @@ impl TrackService {
             (Err(err), None, _) => return Err(err.into()),
             (Ok(_), None, None) => unreachable!("a stored body was read to its end"),
         };
+        let key = original_key(&inspected);
         let checked = async {
+            let due = self.ports.clock.now() + UNCLAIMED_ORIGINAL_GRACE;
+            for blob in [&staging, &key] {
+                let job = NewJob { run_at: due, ..blob_removal_job(blob, &self.ports) };
+                self.ports.jobs.enqueue_job(&job).await?;
+            }
             // Opened only if the scanner reads it (`NoScanner` does not).
             let content = BlobBody::of_objects(Arc::clone(blobs), vec![staging.clone()]);
             match self.ports.scanner.scan(content).await? {
@@ -210,14 +228,13 @@ impl TrackService {
                     return Err(TracksError::Infected { signature });
                 }
             }
-            let key = original_key(&inspected);
             blobs.rename(&staging, &key).await?;
-            Ok(key)
+            Ok(())
         }
         .await;
         match checked {
-            Ok(blob) => Ok(StoredOriginal {
-                blob,
+            Ok(()) => Ok(StoredOriginal {
+                blob: key,
                 format: inspected.format,
                 size_bytes: inspected.size_bytes,
                 sha256: inspected.sha256,
