@@ -76,6 +76,9 @@ mod tests {
         async fn rename(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError> {
             self.blobs.rename(from, to).await
         }
+        async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError> {
+            self.blobs.copy(from, to).await
+        }
     }
 
     async fn fresh() -> Arc<dyn BlobStore> {

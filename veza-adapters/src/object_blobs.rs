@@ -391,4 +391,8 @@ impl BlobStore for ObjectBlobs {
     async fn rename(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError> {
         self.store.rename(&location(from)?, &location(to)?).await.map_err(backend)
     }
+
+    async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError> {
+        self.store.copy(&location(from)?, &location(to)?).await.map_err(backend)
+    }
 }

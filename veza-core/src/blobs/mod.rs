@@ -176,6 +176,15 @@ pub trait BlobStore: Send + Sync {
     /// # Errors
     /// `NotFound` if there is no object at `from`.
     async fn rename(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError>;
+
+    /// Copies the object at `from` to `to`, replacing any object there; `from` stays.
+    /// Readers of `to` see the old object or the new one, never a mix. The bytes do not pass
+    /// through Veza (a hard link on files, a server-side copy on S3). Used to give a checked
+    /// upload its content-addressed name while the staged object is kept until its track
+    /// exists (see `tracks::removal`).
+    /// # Errors
+    /// `NotFound` if there is no object at `from`.
+    async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError>;
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ macro_rules! blob_store_contract {
             an_abandoned_streamed_put_stores_nothing,
             racing_streamed_puts_to_one_key_leave_one_whole_object,
             renaming_moves_the_object_and_replaces_the_target,
+            copying_keeps_the_source_and_replaces_the_target,
         ] $($fresh)+);
     };
 }
@@ -136,6 +137,23 @@ pub async fn renaming_moves_the_object_and_replaces_the_target(store: Arc<dyn Bl
     assert_eq!(read(&store, &nested, None).await, b"checked");
     let missing = store.rename(&staged, &target).await;
     assert!(matches!(missing, Err(BlobError::NotFound)), "{missing:?}");
+}
+
+pub async fn copying_keeps_the_source_and_replaces_the_target(store: Arc<dyn BlobStore>) {
+    let (source, target) = (key("source"), key("copy"));
+    let nested = BlobKey::parse(&format!("contract/{}/ab/cd.bin", unique_tag("c"))).unwrap();
+    store.put(&target, Bytes::from_static(b"old target")).await.unwrap();
+    store.put(&source, Bytes::from_static(b"checked")).await.unwrap();
+    store.copy(&source, &target).await.unwrap();
+    assert_eq!(read(&store, &target, None).await, b"checked", "the target is replaced whole");
+    assert_eq!(read(&store, &source, None).await, b"checked", "the source stays");
+    store.copy(&source, &nested).await.expect("missing parent folders are no obstacle");
+    store.delete(&source).await.unwrap();
+    assert_eq!(read(&store, &nested, None).await, b"checked", "a copy outlives its source");
+    assert_eq!(read(&store, &target, None).await, b"checked");
+    let missing = store.copy(&source, &target).await;
+    assert!(matches!(missing, Err(BlobError::NotFound)), "{missing:?}");
+    assert_eq!(read(&store, &target, None).await, b"checked", "a failed copy changes nothing");
 }
 
 pub async fn missing_keys_are_not_found(store: Arc<dyn BlobStore>) {

@@ -11,6 +11,7 @@ mod media;
 mod model;
 mod ports;
 mod processing;
+mod removal;
 mod service;
 mod upload;
 

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use uuid::Uuid;
 
+use super::removal::remove_unless_used;
 use super::{TrackStatus, TrackStore};
 use crate::blobs::{BlobError, BlobKey, BlobStore};
 use crate::clock::{Clock, IdGenerator};
@@ -160,7 +161,8 @@ impl JobHandler for StreamNotification {
 }
 
 /// Removes a deleted track's original, unless another track still uses the same blob (keys
-/// may be content hashes).
+/// may be content hashes), safe against an upload of the same bytes racing it
+/// (`removal::remove_unless_used`).
 pub struct TrackBlobRemover {
     pub tracks: Arc<dyn TrackStore>,
     pub blobs: Arc<dyn BlobStore>,
@@ -172,10 +174,8 @@ impl JobHandler for TrackBlobRemover {
         let key = field(&job.payload, "blob_key")
             .and_then(|key| BlobKey::parse(key).ok())
             .ok_or_else(|| format!("malformed payload {:?}", job.payload))?;
-        if self.tracks.track_blob_in_use(&key).await.map_err(|e| e.to_string())? {
-            return Ok(());
-        }
-        self.blobs.delete(&key).await.map_err(|e| e.to_string())
+        let in_use = || self.tracks.track_blob_in_use(&key);
+        remove_unless_used(&*self.blobs, &key, in_use).await.map_err(|e| e.to_string())
     }
 }
 

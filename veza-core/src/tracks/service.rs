@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::media::{MediaUse, TrackMedia, check_media_access};
 use super::processing::{delete_blobs_payload, process_payload};
+use super::removal::{remove_unless_used, settle};
 use super::upload::{Inspection, Refusal, StoredOriginal, original_key};
 use super::{
     Bpm, Description, Genre, MusicalKey, NewTrack, NewTrackVersion, SearchTerms, StreamState, Tags,
@@ -228,13 +229,15 @@ impl TrackService {
                     return Err(TracksError::Infected { signature });
                 }
             }
-            blobs.rename(&staging, &key).await?;
+            // Copied, not moved: the staged object stays until the track exists (`settle`).
+            blobs.copy(&staging, &key).await?;
             Ok(())
         }
         .await;
         match checked {
             Ok(()) => Ok(StoredOriginal {
                 blob: key,
+                staged: staging,
                 format: inspected.format,
                 size_bytes: inspected.size_bytes,
                 sha256: inspected.sha256,
@@ -248,15 +251,31 @@ impl TrackService {
         }
     }
 
-    /// Removes an original no track was created for (the rest of its request was refused),
-    /// unless a track uses the same bytes.
+    /// Removes an original no track was created for (the rest of its request was refused):
+    /// its staged copy, and the original itself unless a track uses the same bytes. What
+    /// fails here is left to the safety-net jobs `store_original` queued.
     pub async fn discard(&self, original: &StoredOriginal) {
-        let in_use = self.ports.tracks.track_blob_in_use(&original.blob).await;
-        if matches!(in_use, Ok(false))
-            && let Err(err) = self.ports.blobs.delete(&original.blob).await
-        {
+        let blobs = &*self.ports.blobs;
+        if let Err(err) = blobs.delete(&original.staged).await {
+            tracing::warn!(error = %err, key = %original.staged, "staged upload not removed");
+        }
+        let in_use = || self.ports.tracks.track_blob_in_use(&original.blob);
+        if let Err(err) = remove_unless_used(blobs, &original.blob, in_use).await {
             tracing::warn!(error = %err, key = %original.blob, "unused original not removed");
         }
+    }
+
+    /// What follows a stored original's use by a new track version, or its refusal.
+    async fn settle_or_discard<T>(
+        &self,
+        original: &StoredOriginal,
+        recorded: Result<T, TracksError>,
+    ) -> Result<T, TracksError> {
+        match &recorded {
+            Ok(_) => settle(&*self.ports.blobs, original).await,
+            Err(_) => self.discard(original).await,
+        }
+        recorded
     }
 
     /// The `PROCESS_JOB` handler over this service's ports.
@@ -330,10 +349,7 @@ impl TrackService {
     ) -> Result<Track, TracksError> {
         let original = input.original.clone();
         let created = self.insert(owner_id, input).await;
-        if created.is_err() {
-            self.discard(&original).await;
-        }
-        created
+        self.settle_or_discard(&original, created).await
     }
 
     async fn insert(&self, owner_id: Uuid, input: NewTrackInput) -> Result<Track, TracksError> {
@@ -547,10 +563,7 @@ impl TrackService {
                 .ok_or(TracksError::NotFound)
         }
         .await;
-        if added.is_err() {
-            self.discard(&original).await;
-        }
-        added
+        self.settle_or_discard(&original, added).await
     }
 
     /// The versions of a track the viewer may see, newest first.

@@ -15,6 +15,9 @@ use crate::media::{AudioFormat, SNIFF_LEN, detect_audio_format};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredOriginal {
     pub blob: BlobKey,
+    /// The staged object `blob` was copied from, kept until a track version names `blob`
+    /// (see `removal::settle`).
+    pub staged: BlobKey,
     pub format: AudioFormat,
     pub size_bytes: u64,
     /// Lower-case hex SHA-256 of the bytes.
