@@ -171,8 +171,8 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
 
     /// Moves the object at `from` to `to`, replacing any object there; readers of `to` see
-    /// the old object or the new one, never a mix. Used to give a staged upload its
-    /// content-addressed name once it has been checked.
+    /// the old object or the new one, never a mix. Used by removals to move an original
+    /// aside while they make sure no track uses it (`tracks::removal`).
     /// # Errors
     /// `NotFound` if there is no object at `from`.
     async fn rename(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError>;

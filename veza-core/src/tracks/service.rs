@@ -180,7 +180,9 @@ impl TrackService {
     /// queued, for the staging object and for the content-addressed key: the safety net for
     /// what the cleanup on refusal cannot reach, a crash or a dropped request (its client gone)
     /// between here and the track's creation. Each removes its blob unless a track uses it by
-    /// then; the staging object is long renamed in the usual case, and that removal is a no-op.
+    /// then; in the usual case `settle` removed the staged object long before, and the
+    /// original is a track's, so both removals change nothing. The original is a copy of the
+    /// staged object, which stays until the caller's `create` or `add_version` settles it.
     ///
     /// # Errors
     /// `TooLarge`, `NotAudio`, `EmptyFile`, `Infected` (audited), `ScanFailed` (the scanner
