@@ -22,7 +22,9 @@ use veza_core::mail::Mailer;
 use veza_core::scan::{NoScanner, VirusScanner};
 use veza_core::store::AccountStore;
 use veza_core::stream::{InternalToken, NoNotifier, StreamNotifier};
-use veza_core::tracks::{DELETE_BLOBS_JOB, NOTIFY_STREAM_JOB, PROCESS_JOB, TracksConfig};
+use veza_core::tracks::{
+    DELETE_BLOBS_JOB, DISCARD_UNCLAIMED_JOB, NOTIFY_STREAM_JOB, PROCESS_JOB, TracksConfig,
+};
 use veza_core::uploads::EXPIRE_JOB;
 use veza_core::{Ports, Services};
 
@@ -319,6 +321,7 @@ pub fn job_runner_with_clock(services: &Services, clock: Arc<dyn Clock>) -> JobR
     runner.register(PROCESS_JOB, Arc::new(services.tracks.processor()));
     runner.register(NOTIFY_STREAM_JOB, Arc::new(services.tracks.stream_notification()));
     runner.register(DELETE_BLOBS_JOB, Arc::new(services.tracks.blob_remover()));
+    runner.register(DISCARD_UNCLAIMED_JOB, Arc::new(services.tracks.blob_remover()));
     runner.register(EXPIRE_JOB, Arc::new(services.uploads.expirer()));
     runner
 }

@@ -29,7 +29,7 @@ pub(crate) use processing::field as payload_field;
 pub use processing::{NOTIFY_STREAM_JOB, StreamNotification, TrackBlobRemover, TrackProcessor};
 pub(crate) use service::blob_removal_job;
 pub use service::{
-    DELETE_BLOBS_JOB, NewTrackInput, PROCESS_JOB, StreamReport, TrackDetails, TrackListRequest,
-    TrackService, TracksConfig, UNCLAIMED_ORIGINAL_GRACE,
+    DELETE_BLOBS_JOB, DISCARD_UNCLAIMED_JOB, NewTrackInput, PROCESS_JOB, StreamReport,
+    TrackDetails, TrackListRequest, TrackService, TracksConfig, UNCLAIMED_ORIGINAL_GRACE,
 };
 pub use upload::StoredOriginal;

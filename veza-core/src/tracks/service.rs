@@ -29,6 +29,11 @@ pub const PROCESS_JOB: &str = "track.process";
 /// Job kind that removes a deleted track's original; payload `{"blob_key":"<key>"}`.
 pub const DELETE_BLOBS_JOB: &str = "track.delete_blobs";
 
+/// Job kind of `store_original`'s safety net: removes a received original, or its staged
+/// object, unless a track claimed it within `UNCLAIMED_ORIGINAL_GRACE`. Same payload and
+/// handler as `DELETE_BLOBS_JOB`; a kind of its own so `veza jobs list` tells them apart.
+pub const DISCARD_UNCLAIMED_JOB: &str = "track.discard_unclaimed";
+
 /// A new track's metadata beside its title, as the client sent it (raw: the service parses
 /// it). Every way of creating a track (multipart, tus, import) carries one.
 #[derive(Debug, Clone, Default)]
@@ -215,7 +220,9 @@ impl TrackService {
         let checked = async {
             let due = self.ports.clock.now() + UNCLAIMED_ORIGINAL_GRACE;
             for blob in [&staging, &key] {
-                let job = NewJob { run_at: due, ..blob_removal_job(blob, &self.ports) };
+                let payload = delete_blobs_payload(blob);
+                let job = track_job(DISCARD_UNCLAIMED_JOB, payload, &self.ports);
+                let job = NewJob { run_at: due, ..job };
                 self.ports.jobs.enqueue_job(&job).await?;
             }
             // Opened only if the scanner reads it (`NoScanner` does not).
@@ -319,7 +326,7 @@ impl TrackService {
         }
     }
 
-    /// The `DELETE_BLOBS_JOB` handler over this service's ports.
+    /// The `DELETE_BLOBS_JOB` and `DISCARD_UNCLAIMED_JOB` handler over this service's ports.
     pub fn blob_remover(&self) -> TrackBlobRemover {
         TrackBlobRemover { tracks: self.ports.tracks.clone(), blobs: self.ports.blobs.clone() }
     }
