@@ -161,16 +161,22 @@ mod tests {
         BlobKey::parse(name).unwrap()
     }
 
-    /// An original as `store_original` leaves it: staged, and copied to its key.
-    async fn stored(blobs: &MapBlobs) -> StoredOriginal {
+    /// An original whose bytes are staged, not yet copied to its key.
+    async fn staged(blobs: &MapBlobs) -> StoredOriginal {
         let original = StoredOriginal {
             blob: key("tracks/ab/abcd.mp3"),
-            staged: key("staging/upload-1"),
+            staged: key("staging/upload"),
             format: AudioFormat::Mp3,
             size_bytes: BYTES.len() as u64,
             sha256: "abcd".into(),
         };
         blobs.put(&original.staged, Bytes::from_static(BYTES)).await.unwrap();
+        original
+    }
+
+    /// An original as `store_original` leaves it: staged, and copied to its key.
+    async fn stored(blobs: &MapBlobs) -> StoredOriginal {
+        let original = staged(blobs).await;
         blobs.copy(&original.staged, &original.blob).await.unwrap();
         original
     }
@@ -243,17 +249,9 @@ mod tests {
     async fn an_upload_landing_after_the_first_check_keeps_its_blob_either_way() {
         for second_check in [false, true] {
             let blobs = Arc::new(MapBlobs::default());
-            let blob = key("tracks/ab/abcd.mp3");
-            let original = StoredOriginal {
-                blob: blob.clone(),
-                staged: key("staging/upload-2"),
-                format: AudioFormat::Mp3,
-                size_bytes: BYTES.len() as u64,
-                sha256: "abcd".into(),
-            };
-            blobs.put(&original.staged, Bytes::from_static(BYTES)).await.unwrap();
+            let original = staged(&blobs).await;
             let uploader = Arc::clone(&blobs);
-            let staged = original.staged.clone();
+            let (blob, staged) = (original.blob.clone(), original.staged.clone());
             let answers: &'static [bool] =
                 if second_check { &[false, true] } else { &[false, false] };
             let copy_after_first = checks(answers, move |asked| {
@@ -276,14 +274,7 @@ mod tests {
     #[tokio::test]
     async fn an_upload_settled_between_the_first_check_and_the_move_keeps_its_blob() {
         let blobs = Arc::new(MapBlobs::default());
-        let original = StoredOriginal {
-            blob: key("tracks/ab/abcd.mp3"),
-            staged: key("staging/upload-3"),
-            format: AudioFormat::Mp3,
-            size_bytes: BYTES.len() as u64,
-            sha256: "abcd".into(),
-        };
-        blobs.put(&original.staged, Bytes::from_static(BYTES)).await.unwrap();
+        let original = staged(&blobs).await;
         let uploader = Arc::clone(&blobs);
         let (blob, staged) = (original.blob.clone(), original.staged.clone());
         let upload_at_first_check = checks(&[false, true], move |asked| {
