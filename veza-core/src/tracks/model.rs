@@ -129,19 +129,24 @@ impl Tags {
     /// # Errors
     /// A `FieldError` on `tags` naming the broken rule.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        Self::from_items(raw.split(','))
+        Self::from_items([raw])
     }
 
-    /// As `parse`, from items already split (a JSON array).
+    /// As `parse`, from items already split (a JSON array). An item holding commas is split
+    /// too, as `parse` would: a comma is the stored form's separator, never part of a tag.
+    /// Refused at the first tag past `MAX_TAGS`, so a huge list costs no more than 21 tags.
     ///
     /// # Errors
     /// A `FieldError` on `tags` naming the broken rule.
     pub fn from_items<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Self, FieldError> {
         let mut tags: Vec<String> = Vec::new();
-        for item in items {
+        for item in items.into_iter().flat_map(|item| item.split(',')) {
             let tag = item.trim().to_lowercase();
             if tag.is_empty() || tags.contains(&tag) {
                 continue;
+            }
+            if tags.len() == Self::MAX_TAGS {
+                return Err(FieldError::new("tags", format!("at most {} tags", Self::MAX_TAGS)));
             }
             if tag.chars().count() > Self::MAX_LEN {
                 return Err(FieldError::new(
@@ -153,9 +158,6 @@ impl Tags {
                 return Err(FieldError::new("tags", "must not contain control characters"));
             }
             tags.push(tag);
-        }
-        if tags.len() > Self::MAX_TAGS {
-            return Err(FieldError::new("tags", format!("at most {} tags", Self::MAX_TAGS)));
         }
         Ok(Self(tags))
     }
@@ -612,6 +614,18 @@ mod tests {
         assert!(Tags::parse(&many.join(",")).is_err());
         assert!(Tags::parse(&many[..20].join(",")).is_ok());
         assert!(Tags::parse(&"x".repeat(51)).is_err());
+    }
+
+    #[test]
+    fn array_items_holding_commas_are_split_and_still_bounded() {
+        let tags = Tags::from_items(["a,b", "B, c"]).unwrap();
+        assert_eq!(tags.as_slice(), ["a", "b", "c"]);
+        assert_eq!(Tags::from_stored(&tags.to_stored()), tags, "stored and read back alike");
+        let packed: Vec<String> = (0..20).map(|i| format!("t{i}a,t{i}b")).collect::<Vec<_>>();
+        assert!(Tags::from_items(packed.iter().map(String::as_str)).is_err(), "40 tags in 20");
+        let huge: Vec<String> = (0..200_000).map(|i| format!("t{i}")).collect();
+        let refused = Tags::from_items(huge.iter().map(String::as_str)).unwrap_err();
+        assert_eq!(refused.message, "at most 20 tags");
     }
 
     #[test]
