@@ -195,6 +195,9 @@ async fn lists_filter_search_sort_and_page_and_refuse_bad_parameters() {
         [techno.as_str()]
     );
     assert!(item_ids(&list(&server, "owner=nobody").await).is_empty());
+    for no_such_value in ["genre=%00", "tag=a%00b", "owner=%00"] {
+        assert!(item_ids(&list(&server, no_such_value).await).is_empty(), "{no_such_value}");
+    }
     assert_eq!(item_ids(&list(&server, "q=nocturne").await), [piano.as_str()]);
     assert_eq!(
         item_ids(&list(&server, "q=alice").await),
@@ -345,6 +348,7 @@ async fn search_ranks_public_tracks_and_refuses_what_it_cannot_search() {
 
     for (query, status, code) in [
         ("q=", StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        ("q=%21%21%20%2B", StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         ("q=dawn&type=users", StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         ("q=dawn&type=tracks,films", StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         ("type=tracks", StatusCode::BAD_REQUEST, "malformed_request"),

@@ -54,10 +54,20 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Builds a page from up to `fetch_limit()` rows ordered newest first.
-    pub fn from_rows(mut rows: Vec<T>, req: PageRequest, id_of: impl Fn(&T) -> Uuid) -> Self {
+    pub fn from_rows(rows: Vec<T>, req: PageRequest, id_of: impl Fn(&T) -> Uuid) -> Self {
+        Self::from_rows_with(rows, req, |last| encode_cursor(id_of(last)))
+    }
+
+    /// As `from_rows`, for orders whose cursor is more than an id: `cursor_of` names the
+    /// position after the page's last row.
+    pub fn from_rows_with(
+        mut rows: Vec<T>,
+        req: PageRequest,
+        cursor_of: impl Fn(&T) -> String,
+    ) -> Self {
         let next_cursor = if rows.len() > req.limit as usize {
             rows.truncate(req.limit as usize);
-            rows.last().map(|last| encode_cursor(id_of(last)))
+            rows.last().map(cursor_of)
         } else {
             None
         };

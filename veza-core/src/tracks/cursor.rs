@@ -86,6 +86,11 @@ impl TrackCursor {
             }
             ("t", rest) => {
                 let (uuid, title_key) = rest.split_once('.').ok_or_else(bad)?;
+                // Title keys come from titles, which hold no control characters (and
+                // PostgreSQL refuses NUL in text): such a cursor is not one of ours.
+                if title_key.chars().any(char::is_control) {
+                    return Err(bad());
+                }
                 TrackCursor::Title { title_key: title_key.to_owned(), id: id(uuid)? }
             }
             _ => return Err(bad()),
@@ -116,6 +121,8 @@ mod tests {
         }
         let nan = URL_SAFE_NO_PAD.encode(format!("s.{id}.NaN"));
         assert!(TrackCursor::decode(&nan, TrackSort::Relevance).is_err());
+        let nul = URL_SAFE_NO_PAD.encode(format!("t.{id}.a\0b"));
+        assert_eq!(TrackCursor::decode(&nul, TrackSort::Title), Err(PageError::BadCursor));
         for garbage in ["", "%%", "AAAA", &URL_SAFE_NO_PAD.encode("p.x.y")] {
             assert!(TrackCursor::decode(garbage, TrackSort::Popular).is_err(), "{garbage}");
         }

@@ -423,8 +423,8 @@ impl TrackService {
         if visible { Ok(track) } else { Err(TracksError::NotFound) }
     }
 
-    /// Public ready tracks, filtered and sorted as asked. An owner that names nobody gives an
-    /// empty page, as a filter matching nothing does.
+    /// Public ready tracks, filtered and sorted as asked. An owner that names nobody, or a
+    /// genre or tag no track could have, gives an empty page, as a filter matching nothing does.
     ///
     /// # Errors
     /// `BadSort` for an unknown sort, `BadPage` for a bad limit or a cursor of another sort.
@@ -449,23 +449,24 @@ impl TrackService {
             },
         };
         let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let (genre, tag) = (nonempty(request.genre), nonempty(request.tag));
+        // No genre or tag holds a control character, and PostgreSQL refuses NUL in text.
+        if [&genre, &tag].into_iter().flatten().any(|v| v.chars().any(char::is_control)) {
+            return Ok(Page { items: Vec::new(), next_cursor: None });
+        }
         let query = TrackQuery {
             q,
-            genre: nonempty(request.genre),
-            tag: nonempty(request.tag).map(|t| t.to_lowercase()),
+            genre,
+            tag: tag.map(|t| t.to_lowercase()),
             owner,
             sort,
             after,
             fetch_limit: page.fetch_limit(),
         };
-        let mut rows = self.ports.tracks.list_tracks(&query).await?;
-        let next_cursor = if rows.len() > page.limit as usize {
-            rows.truncate(page.limit as usize);
-            rows.last().map(|last| last.cursor(sort).encode())
-        } else {
-            None
-        };
-        Ok(Page { items: rows.into_iter().map(|r| r.track).collect(), next_cursor })
+        let rows = self.ports.tracks.list_tracks(&query).await?;
+        let page = Page::from_rows_with(rows, page, |last| last.cursor(sort).encode());
+        let items = page.items.into_iter().map(|r| r.track).collect();
+        Ok(Page { items, next_cursor: page.next_cursor })
     }
 
     /// The track if `owner` owns it.

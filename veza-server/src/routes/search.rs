@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use veza_core::auth::FieldError;
-use veza_core::tracks::TrackListRequest;
+use veza_core::tracks::{SearchTerms, TrackListRequest};
 
 use super::tracks::TrackList;
 use crate::AppState;
@@ -55,14 +55,16 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Problem {
     responses(
         (status = 200, body = SearchResults),
         (status = 400, body = Problem, description = "a malformed query, limit or cursor"),
-        (status = 422, body = Problem, description = "an empty query or an unknown type"),
+        (status = 422, body = Problem, description = "a query without a word to search for, or an unknown type"),
     ))]
 async fn search(
     State(state): State<AppState>,
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<SearchResults>, Problem> {
-    if query.q.trim().is_empty() {
-        return Err(invalid("q", "is required"));
+    // The core searches words (letters and digits); a query without one would list
+    // everything instead.
+    if SearchTerms::parse(&query.q).is_none() {
+        return Err(invalid("q", "must contain a word (letters or digits)"));
     }
     for kind in query.kind.as_deref().unwrap_or("tracks").split(',').map(str::trim) {
         if NOT_YET_SEARCHABLE.contains(&kind) {
