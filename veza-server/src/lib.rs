@@ -178,8 +178,12 @@ pub fn app(services: Services, config: &ServerConfig) -> Router {
 }
 
 /// Bodies that are files: an upload of hundreds of mebibytes may take minutes, so these
-/// requests are bounded by the idle timeout of their body, not by a total deadline.
+/// requests are bounded by the idle timeout of their body, not by a total deadline. Only
+/// methods that carry a body qualify: a GET does not escape the deadline by its header.
 fn is_file_upload(request: &Request) -> bool {
+    if !matches!(*request.method(), Method::POST | Method::PATCH | Method::PUT) {
+        return false;
+    }
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     content_type.is_some_and(|ct| {
         let essence = ct.split(';').next().unwrap_or_default().trim();
@@ -283,4 +287,24 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: Method, content_type: &str) -> Request {
+        let request = axum::http::Request::builder().method(method).uri("/api/v1/tracks");
+        request.header(header::CONTENT_TYPE, content_type).body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn only_bodies_that_are_files_escape_the_deadline() {
+        let form = "multipart/form-data; boundary=x";
+        assert!(is_file_upload(&request(Method::POST, form)));
+        assert!(is_file_upload(&request(Method::PATCH, "application/offset+octet-stream")));
+        assert!(!is_file_upload(&request(Method::POST, "application/json")));
+        assert!(!is_file_upload(&request(Method::GET, form)), "a header alone does not");
+        assert!(!is_file_upload(&request(Method::DELETE, "application/offset+octet-stream")));
+    }
 }
