@@ -27,9 +27,9 @@ pub use model::{
 pub use ports::TrackStore;
 pub(crate) use processing::field as payload_field;
 pub use processing::{NOTIFY_STREAM_JOB, StreamNotification, TrackBlobRemover, TrackProcessor};
-pub(crate) use service::blob_removal_job;
 pub use service::{
     DELETE_BLOBS_JOB, DISCARD_UNCLAIMED_JOB, NewTrackInput, PROCESS_JOB, StreamReport,
     TrackDetails, TrackListRequest, TrackService, TracksConfig, UNCLAIMED_ORIGINAL_GRACE,
 };
+pub(crate) use service::{blob_removal_job, check_new_track};
 pub use upload::StoredOriginal;

@@ -128,6 +128,57 @@ fn is_admin(viewer: &Principal) -> bool {
     viewer.user.role == Role::Admin
 }
 
+/// A new track's title and details, parsed.
+struct NewTrackMetadata {
+    title: Title,
+    description: Option<Description>,
+    genre: Option<Genre>,
+    tags: Tags,
+    bpm: Option<Bpm>,
+    key: Option<MusicalKey>,
+    visibility: Visibility,
+}
+
+impl NewTrackMetadata {
+    /// # Errors
+    /// `Invalid` listing every bad field.
+    fn parse(title: &str, details: &TrackDetails) -> Result<Self, TracksError> {
+        let mut errors = Vec::new();
+        let title = collect(&mut errors, Title::parse(title));
+        let description =
+            collect(&mut errors, optional(details.description.as_deref(), Description::parse));
+        let genre = collect(&mut errors, optional(details.genre.as_deref(), Genre::parse));
+        let tags = collect(&mut errors, Tags::parse(details.tags.as_deref().unwrap_or("")));
+        let bpm = collect(&mut errors, details.bpm.map(Bpm::new).transpose());
+        let key = collect(&mut errors, optional(details.key.as_deref(), MusicalKey::parse));
+        let visibility = collect(
+            &mut errors,
+            details.visibility.as_deref().map_or(Ok(Visibility::Public), visibility),
+        );
+        match (title, description, genre, tags, bpm, key, visibility) {
+            (
+                Some(title),
+                Some(description),
+                Some(genre),
+                Some(tags),
+                Some(bpm),
+                Some(key),
+                Some(visibility),
+            ) => Ok(Self { title, description, genre, tags, bpm, key, visibility }),
+            _ => Err(TracksError::Invalid(errors)),
+        }
+    }
+}
+
+/// Checks a new track's title and details as `create` will, for a caller that has costly
+/// work to do before it can create the track (reading a whole resumable upload).
+///
+/// # Errors
+/// `Invalid` listing every bad field.
+pub(crate) fn check_new_track(title: &str, details: &TrackDetails) -> Result<(), TracksError> {
+    NewTrackMetadata::parse(title, details).map(drop)
+}
+
 /// The job that removes `key` once no track version uses it any more.
 pub(crate) fn blob_removal_job(key: &BlobKey, ports: &Ports) -> NewJob {
     track_job(DELETE_BLOBS_JOB, delete_blobs_payload(key), ports)
@@ -362,31 +413,8 @@ impl TrackService {
     }
 
     async fn insert(&self, owner_id: Uuid, input: NewTrackInput) -> Result<Track, TracksError> {
-        let mut errors = Vec::new();
-        let title = collect(&mut errors, Title::parse(&input.title));
-        let details = input.details;
-        let description =
-            collect(&mut errors, optional(details.description.as_deref(), Description::parse));
-        let genre = collect(&mut errors, optional(details.genre.as_deref(), Genre::parse));
-        let tags = collect(&mut errors, Tags::parse(details.tags.as_deref().unwrap_or("")));
-        let bpm = collect(&mut errors, details.bpm.map(Bpm::new).transpose());
-        let key = collect(&mut errors, optional(details.key.as_deref(), MusicalKey::parse));
-        let visibility = collect(
-            &mut errors,
-            details.visibility.as_deref().map_or(Ok(Visibility::Public), visibility),
-        );
-        let (
-            Some(title),
-            Some(description),
-            Some(genre),
-            Some(tags),
-            Some(bpm),
-            Some(key),
-            Some(visibility),
-        ) = (title, description, genre, tags, bpm, key, visibility)
-        else {
-            return Err(TracksError::Invalid(errors));
-        };
+        let NewTrackMetadata { title, description, genre, tags, bpm, key, visibility } =
+            NewTrackMetadata::parse(&input.title, &input.details)?;
         let track = NewTrack {
             id: self.ports.ids.new_id(),
             owner_id,
@@ -397,7 +425,7 @@ impl TrackService {
             bpm,
             key,
             visibility,
-            downloadable: details.downloadable,
+            downloadable: input.details.downloadable,
             size_bytes: input.original.size_bytes,
             blob: input.original.blob,
             format: input.original.format,

@@ -15,7 +15,9 @@ use crate::audit::Actor;
 use crate::auth::Principal;
 use crate::blobs::{BlobBody, BlobKey};
 use crate::jobs::NewJob;
-use crate::tracks::{NewTrackInput, Title, Track, TrackDetails, TrackService, TracksError};
+use crate::tracks::{
+    NewTrackInput, Track, TrackDetails, TrackService, TracksError, check_new_track,
+};
 
 /// Job kind that removes an unfinished upload at its expiry; payload `{"upload_id":"<uuid>"}`.
 pub const EXPIRE_JOB: &str = "upload.expire";
@@ -212,8 +214,8 @@ impl UploadService {
             return Err(UploadError::Incomplete { offset: upload.offset, length: upload.length });
         }
         let title = input.title.or_else(|| upload.metadata.default_title()).unwrap_or_default();
-        // Checked before the bytes are read, so a missing title costs no scan.
-        Title::parse(&title).map_err(TracksError::from)?;
+        // Checked before the bytes are read, so a bad field costs no read, hash or scan.
+        check_new_track(&title, &input.details)?;
         let now = self.ports.clock.now();
         if !self.ports.uploads.claim_upload(id, now, now + CLAIM_LEASE).await? {
             return Err(UploadError::Busy);
