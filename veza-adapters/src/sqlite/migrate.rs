@@ -17,6 +17,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0008_uploads", include_str!("../../migrations/sqlite/0008_uploads.sql")),
     ("0009_stream", include_str!("../../migrations/sqlite/0009_stream.sql")),
     ("0010_track_versions", include_str!("../../migrations/sqlite/0010_track_versions.sql")),
+    (
+        "0011_track_index_upkeep",
+        include_str!("../../migrations/sqlite/0011_track_index_upkeep.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<usize, StoreError> {
