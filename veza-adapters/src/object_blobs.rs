@@ -15,8 +15,7 @@ use futures_util::StreamExt as _;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    GetOptions, GetRange, GetResult, GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt,
-    PutPayload, WriteMultipart,
+    GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -360,14 +359,8 @@ impl BlobStore for ObjectBlobs {
             return Err(BlobError::RangeNotSatisfiable { size: meta.size });
         }
         let served = result.range.clone();
-        let body = match result.payload {
-            #[cfg(unix)]
-            GetResultPayload::File(file, _) => file_body(file, served.clone()),
-            payload => {
-                let result = GetResult { payload, ..result };
-                BlobBody::new(result.into_stream().map(|chunk| chunk.map_err(backend)))
-            }
-        };
+        // Local files on unix never get here (`local_get`): this is S3, or files elsewhere.
+        let body = BlobBody::new(result.into_stream().map(|chunk| chunk.map_err(backend)));
         Ok(BlobRead { meta, range: served, body })
     }
 
