@@ -1,6 +1,7 @@
 //! Extractors that turn requests into core inputs and every rejection into a problem.
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts};
+use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use serde::Deserialize;
@@ -68,12 +69,7 @@ impl FromRequestParts<AppState> for Authenticated {
             }
             return Ok(Self(state.services.auth.authenticate(token).await?));
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let token = bearer_token(value)
             .ok_or_else(|| Problem::from(veza_core::auth::AuthError::InvalidToken))?;
         Ok(Self(state.services.auth.authenticate(token).await?))
     }
@@ -110,4 +106,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
             parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(Self(ClientInfo { ip, user_agent }))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; `None` for another scheme or an
+/// empty token.
+pub fn bearer_token(value: &HeaderValue) -> Option<&str> {
+    let value = value.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
+    (!token.is_empty()).then_some(token)
 }

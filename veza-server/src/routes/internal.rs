@@ -14,7 +14,7 @@ use uuid::Uuid;
 use veza_core::tracks::StreamReport;
 
 use crate::AppState;
-use crate::extract::{Body, Path};
+use crate::extract::{Body, Path, bearer_token};
 use crate::problem::Problem;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -29,12 +29,7 @@ impl FromRequestParts<AppState> for StreamServer {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
+        let token = parts.headers.get(AUTHORIZATION).and_then(bearer_token);
         state.services.tracks.authorize_stream_server(token)?;
         Ok(StreamServer)
     }

@@ -13,9 +13,6 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use time::OffsetDateTime;
-use time::format_description::FormatItem;
-use time::macros::format_description;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,6 +22,7 @@ use veza_core::blobs::{BlobBody, BlobError};
 use veza_core::tracks::TrackDetails;
 use veza_core::uploads::{FromUploadInput, Upload, UploadChecksum, UploadError, UploadMetadata};
 
+use super::http_date;
 use super::tracks::TrackView;
 use crate::AppState;
 use crate::extract::{Authenticated, Body, Client, Path};
@@ -66,11 +64,6 @@ pub const TUS_RESPONSE_HEADERS: [HeaderName; 9] = [
     UPLOAD_METADATA,
     UPLOAD_EXPIRES,
 ];
-
-/// RFC 9110's preferred date format (IMF-fixdate), for `Upload-Expires`.
-const HTTP_DATE: &[FormatItem<'static>] = format_description!(
-    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-);
 
 pub fn router() -> OpenApiRouter<AppState> {
     let (schemas, paths, upload) = routes!(upload_status, append, terminate);
@@ -123,16 +116,13 @@ fn header_number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, 
         .transpose()
 }
 
-fn http_date(at: OffsetDateTime) -> HeaderValue {
-    let text = at.to_offset(time::UtcOffset::UTC).format(HTTP_DATE).expect("UTC dates format");
-    HeaderValue::try_from(text).expect("an HTTP date is a valid header value")
-}
-
 /// The headers that describe where an upload is.
 fn upload_headers(upload: &Upload) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(UPLOAD_OFFSET, HeaderValue::from(upload.offset));
-    headers.insert(UPLOAD_EXPIRES, http_date(upload.expires_at));
+    if let Some(expires) = http_date(upload.expires_at) {
+        headers.insert(UPLOAD_EXPIRES, expires);
+    }
     headers
 }
 
