@@ -136,7 +136,7 @@ impl TestServer {
             max_upload_bytes: options
                 .max_upload_bytes
                 .unwrap_or(veza_core::tracks::TracksConfig::DEFAULT_MAX_UPLOAD_BYTES),
-            stream_server_url: options.stream_server_url,
+            stream_server_url: options.stream_server_url.map(Secret),
             internal_token: Some(Secret(INTERNAL_TOKEN.into())),
         };
         let clock: Arc<dyn Clock> = match options.clock {

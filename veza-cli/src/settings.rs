@@ -72,7 +72,13 @@ pub struct ConfigArgs {
     #[arg(long, global = true, env = "VEZA_MAX_UPLOAD_BYTES", value_name = "BYTES")]
     pub max_upload_bytes: Option<u64>,
     /// Stream server told (JSON POST, retried until it answers 2xx) when a track is ready for HLS packaging; it reports back on VEZA_PUBLIC_URL/api/v1/internal/tracks/{id}/stream-ready with VEZA_INTERNAL_TOKEN [default: none, not notified]
-    #[arg(long, global = true, env = "VEZA_STREAM_SERVER_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "VEZA_STREAM_SERVER_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub stream_server_url: Option<String>,
 }
 
@@ -249,8 +255,8 @@ pub struct Settings {
     /// `None`: no virus scanning (`NoScanner`).
     pub clamd_url: Option<String>,
     pub max_upload_bytes: u64,
-    /// `None`: the stream server is not notified.
-    pub stream_server_url: Option<String>,
+    /// `None`: the stream server is not notified. May hold credentials, hence a `Secret`.
+    pub stream_server_url: Option<Secret>,
     /// Shared with the stream server; `None`: generated and kept in the data directory.
     pub internal_token: Option<Secret>,
 }
@@ -334,9 +340,8 @@ impl Settings {
         if let Some(url) = &stream_server_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(format!(
-                "VEZA_STREAM_SERVER_URL {url:?} must start with http:// or https://"
-            ));
+            // Not quoted back: the URL may carry credentials.
+            return Err("VEZA_STREAM_SERVER_URL must start with http:// or https://".into());
         }
         let public_url = args.public_url.clone().or(file.public_url);
         if let Some(url) = &public_url
@@ -359,7 +364,7 @@ impl Settings {
             blobs,
             clamd_url: args.clamd_url.clone().or(file.clamd_url).filter(|u| !u.is_empty()),
             max_upload_bytes,
-            stream_server_url,
+            stream_server_url: stream_server_url.map(Secret),
             internal_token: internal_token.map(Secret),
         })
     }
@@ -535,7 +540,8 @@ mod tests {
         .unwrap();
         let args = ConfigArgs { config: Some(config), ..ConfigArgs::default() };
         let settings = Settings::resolve(&args).unwrap();
-        assert_eq!(settings.stream_server_url.as_deref(), Some("http://stream.internal:9000/jobs"));
+        let stream_server_url = settings.stream_server_url.as_ref().map(|url| url.0.as_str());
+        assert_eq!(stream_server_url, Some("http://stream.internal:9000/jobs"));
         assert_eq!(
             settings.internal_token,
             Some(Secret("internal-token-from-a-file-of-32-bytes+".into()))

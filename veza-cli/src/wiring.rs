@@ -178,7 +178,7 @@ pub fn stream_notifier(
     token: &InternalToken,
 ) -> Result<Arc<dyn StreamNotifier>, String> {
     match &settings.stream_server_url {
-        Some(url) => HttpStreamNotifier::new(url, public_url, token.clone())
+        Some(url) => HttpStreamNotifier::new(&url.0, public_url, token.clone())
             .map(|notifier| Arc::new(notifier) as Arc<dyn StreamNotifier>)
             .map_err(|e| format!("VEZA_STREAM_SERVER_URL: {e}")),
         None => Ok(Arc::new(NoNotifier)),
