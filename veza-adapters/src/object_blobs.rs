@@ -50,6 +50,16 @@ impl ObjectBlobs {
         Self { store: store.clone(), description, local: Some(store) }
     }
 
+    /// Where `key` lives on this machine's file system, for a store of local files; `None`
+    /// for a remote store (S3).
+    ///
+    /// # Errors
+    /// A key the store cannot map to a path.
+    pub fn local_path(&self, key: &BlobKey) -> Option<Result<std::path::PathBuf, BlobError>> {
+        let local = self.local.as_ref()?;
+        Some(location(key).and_then(|path| local.path_to_filesystem(&path).map_err(backend)))
+    }
+
     pub fn description(&self) -> &str {
         &self.description
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 use uuid::Uuid;
 use veza_adapters::fs_blobs::FsBlobs;
-use veza_adapters::spool::TempFileSpool;
+use veza_adapters::spool::BlobSpool;
 use veza_adapters::sqlite::SqliteStore;
 use veza_adapters::stream_http::HttpStreamNotifier;
 use veza_adapters::symphonia::SymphoniaAnalyzer;
@@ -44,10 +44,11 @@ async fn rig_with(stream: Arc<dyn StreamNotifier>, clock: Arc<dyn Clock>) -> Rig
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("veza.db")).unwrap());
     store.migrate().await.unwrap();
-    let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobs::open(dir.path().join("blobs")).unwrap());
+    let files = Arc::new(FsBlobs::open(dir.path().join("blobs")).unwrap());
+    let blobs: Arc<dyn BlobStore> = files.clone();
     let processor = Arc::new(TrackProcessor {
         tracks: store.clone(),
-        spool: Arc::new(TempFileSpool::new(blobs.clone(), dir.path().join("tmp"))),
+        spool: Arc::new(BlobSpool::new(files, dir.path().join("tmp"))),
         analyzer: Arc::new(SymphoniaAnalyzer),
         stream,
         clock,

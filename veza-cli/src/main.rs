@@ -528,7 +528,7 @@ fn admin_services(store: &Store, settings: &Settings) -> Result<veza_core::Servi
         wiring::TOKEN_ISSUER,
     );
     let edges = wiring::Edges {
-        blobs: wiring::blobs(settings)?,
+        blobs: std::sync::Arc::new(wiring::open_blobs(settings)?),
         scratch_dir: settings.data_dir.join("tmp"),
         mailer: MailTransport::open(settings)?.mailer(),
         scanner: wiring::scanner(settings)?,

@@ -9,7 +9,7 @@ use veza_adapters::memory::MemoryRateLimiter;
 use veza_adapters::object_blobs::ObjectBlobs;
 use veza_adapters::postgres::PgStore;
 use veza_adapters::s3_blobs::S3Blobs;
-use veza_adapters::spool::TempFileSpool;
+use veza_adapters::spool::BlobSpool;
 use veza_adapters::sqlite::SqliteStore;
 use veza_adapters::stream_http::HttpStreamNotifier;
 use veza_adapters::symphonia::SymphoniaAnalyzer;
@@ -255,8 +255,9 @@ pub async fn check_scanner(settings: &Settings) -> Result<String, String> {
 
 /// The adapters a `Services` is built over, besides the database.
 pub struct Edges {
-    pub blobs: Arc<dyn BlobStore>,
-    /// Where stored audio is spooled for analysis (`DATA_DIR/tmp`).
+    /// The adapter itself, not the port: the analysis spool opens local originals in place.
+    pub blobs: Arc<ObjectBlobs>,
+    /// Where remote (S3) originals are copied for analysis (`DATA_DIR/tmp`).
     pub scratch_dir: std::path::PathBuf,
     pub mailer: Arc<dyn Mailer>,
     pub scanner: Arc<dyn VirusScanner>,
@@ -287,7 +288,7 @@ pub fn services_with_clock(
         audit: accounts.clone(),
         profiles: accounts.clone(),
         privacy: accounts.clone(),
-        spool: Arc::new(TempFileSpool::new(edges.blobs.clone(), edges.scratch_dir)),
+        spool: Arc::new(BlobSpool::new(edges.blobs.clone(), edges.scratch_dir)),
         analyzer: Arc::new(SymphoniaAnalyzer),
         blobs: edges.blobs,
         jobs: accounts.clone(),
