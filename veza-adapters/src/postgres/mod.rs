@@ -79,6 +79,16 @@ impl PgStore {
     }
 }
 
+/// A count or size as PostgreSQL's (signed) BIGINT or INTEGER.
+pub(crate) fn wide<T: TryInto<i64>>(value: T) -> Result<i64, StoreError> {
+    value.try_into().map_err(|_| StoreError::backend("number out of range for the database"))
+}
+
+/// Blob keys read back from a text column.
+pub(crate) fn blob_keys(keys: &[String]) -> Result<Vec<veza_core::blobs::BlobKey>, StoreError> {
+    keys.iter().map(|k| veza_core::blobs::BlobKey::parse(k).map_err(StoreError::backend)).collect()
+}
+
 /// The one place Postgres errors become domain conflicts, keyed by the constraint names
 /// `0001_accounts.sql` gives.
 pub(crate) fn pg_error(err: sqlx::Error) -> StoreError {

@@ -21,7 +21,7 @@ use veza_core::tracks::{
 use veza_core::users::{DisplayName, Username};
 
 use super::jobs::enqueue_in;
-use super::{PgStore, pg_error};
+use super::{PgStore, blob_keys, pg_error, wide};
 
 macro_rules! track_columns {
     () => {
@@ -207,10 +207,6 @@ fn genre_key(genre: Option<&Genre>) -> Option<String> {
     genre.map(|g| g.as_str().to_lowercase())
 }
 
-fn wide<T: TryInto<i64>>(value: T) -> Result<i64, StoreError> {
-    value.try_into().map_err(|_| StoreError::backend("number out of range for the database"))
-}
-
 async fn insert(conn: &mut PgConnection, track: &NewTrack) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tracks (id, owner_id, title, title_key, description, genre, genre_key, \
@@ -317,7 +313,7 @@ async fn version_blob_keys(
 ) -> Result<Vec<BlobKey>, StoreError> {
     let keys: Vec<String> =
         sqlx::query_scalar(sql).bind(id).fetch_all(store.pool()).await.map_err(pg_error)?;
-    keys.iter().map(|k| BlobKey::parse(k).map_err(StoreError::backend)).collect()
+    blob_keys(&keys)
 }
 
 #[async_trait]

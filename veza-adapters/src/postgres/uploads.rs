@@ -14,7 +14,7 @@ use veza_core::uploads::{
 };
 
 use super::jobs::enqueue_in;
-use super::{PgStore, pg_error};
+use super::{PgStore, blob_keys, pg_error, wide};
 
 #[derive(FromRow)]
 struct UploadRow {
@@ -29,10 +29,6 @@ struct UploadRow {
 
 fn unsigned(value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(StoreError::backend)
-}
-
-fn wide(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(StoreError::backend)
 }
 
 impl TryFrom<UploadRow> for Upload {
@@ -185,7 +181,7 @@ impl UploadStore for PgStore {
         .fetch_all(self.pool())
         .await
         .map_err(pg_error)?;
-        keys.iter().map(|k| BlobKey::parse(k).map_err(StoreError::backend)).collect()
+        blob_keys(&keys)
     }
 
     async fn claim_upload(

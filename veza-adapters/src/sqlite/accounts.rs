@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use veza_core::auth::{NewSession, Rotation, Session, SessionStore, TokenHash};
+use veza_core::blobs::BlobKey;
 use veza_core::pagination::PageRequest;
 use veza_core::store::{PoolStatus, StoreError, StoreHealth};
 use veza_core::users::{DisplayName, Email, NewUser, Role, User, UserStore, Username};
@@ -31,6 +32,36 @@ pub(super) fn uuid_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
 
 pub(super) fn time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<OffsetDateTime> {
     time_text::parse(&row.get::<_, String>(index)?).map_err(|e| conversion(index, e))
+}
+
+/// A non-negative INTEGER column (SQLite has no unsigned type).
+pub(super) fn unsigned_at(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    u64::try_from(row.get::<_, i64>(index)?).map_err(|e| conversion(index, e))
+}
+
+/// As `unsigned_at`, for a nullable column.
+pub(super) fn optional_unsigned_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<u64>> {
+    row.get::<_, Option<i64>>(index)?
+        .map(|v| u64::try_from(v).map_err(|e| conversion(index, e)))
+        .transpose()
+}
+
+/// A `u64` as SQLite's (signed) INTEGER.
+pub(super) fn wide(value: u64) -> rusqlite::Result<i64> {
+    i64::try_from(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+pub(super) fn blob_key_at(row: &Row<'_>, index: usize) -> rusqlite::Result<BlobKey> {
+    BlobKey::parse(&row.get::<_, String>(index)?).map_err(|e| conversion(index, e))
+}
+
+pub(super) fn optional_blob_key_at(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<BlobKey>> {
+    row.get::<_, Option<String>>(index)?
+        .map(|key| BlobKey::parse(&key).map_err(|e| conversion(index, e)))
+        .transpose()
 }
 
 pub(super) fn optional_uuid_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Uuid>> {

@@ -16,7 +16,7 @@ use veza_core::store::StoreError;
 use veza_core::users::{DisplayName, Username};
 
 use super::SqliteStore;
-use super::accounts::{time_at, uuid_at};
+use super::accounts::{optional_blob_key_at, time_at, uuid_at};
 use crate::time_text;
 
 const PROFILE_SELECT: &str = "SELECT u.id, u.username, u.display_name, u.bio, u.location, \
@@ -28,20 +28,6 @@ const PROFILE_SELECT: &str = "SELECT u.id, u.username, u.display_name, u.bio, u.
      AND t.visibility = 'public') \
     FROM users u LEFT JOIN user_settings s ON s.user_id = u.id";
 
-fn blob_key_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<BlobKey>> {
-    row.get::<_, Option<String>>(index)?
-        .map(|key| {
-            BlobKey::parse(&key).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    index,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })
-        })
-        .transpose()
-}
-
 fn profile_from_row(row: &Row<'_>) -> rusqlite::Result<Profile> {
     Ok(Profile {
         id: uuid_at(row, 0)?,
@@ -50,7 +36,7 @@ fn profile_from_row(row: &Row<'_>) -> rusqlite::Result<Profile> {
         bio: row.get::<_, Option<String>>(3)?.map(Bio::from_trusted),
         location: row.get::<_, Option<String>>(4)?.map(Location::from_trusted),
         website: row.get::<_, Option<String>>(5)?.map(Website::from_trusted),
-        avatar: blob_key_at(row, 6)?,
+        avatar: optional_blob_key_at(row, 6)?,
         created_at: time_at(row, 7)?,
         followers_count: row.get(8)?,
         following_count: row.get(9)?,
@@ -92,7 +78,7 @@ fn follow_list(
                         id: uuid_at(row, 2)?,
                         username: Username::from_trusted(row.get(3)?),
                         display_name: DisplayName::from_trusted(row.get(4)?),
-                        avatar: blob_key_at(row, 5)?,
+                        avatar: optional_blob_key_at(row, 5)?,
                     },
                 })
             },

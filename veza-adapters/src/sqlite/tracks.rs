@@ -20,7 +20,9 @@ use veza_core::tracks::{
 use veza_core::users::{DisplayName, Username};
 
 use super::SqliteStore;
-use super::accounts::{conversion, time_at, uuid_at};
+use super::accounts::{
+    blob_key_at, conversion, optional_unsigned_at, time_at, unsigned_at, uuid_at, wide,
+};
 use super::jobs::enqueue_in;
 use crate::time_text;
 
@@ -55,21 +57,9 @@ fn invalid(index: usize, what: &str) -> rusqlite::Error {
     conversion(index, std::io::Error::other(format!("unknown {what} in the tracks table")))
 }
 
-/// A non-negative INTEGER column (SQLite has no unsigned type).
-fn unsigned(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<u64>> {
-    row.get::<_, Option<i64>>(index)?
-        .map(|v| u64::try_from(v).map_err(|e| conversion(index, e)))
-        .transpose()
-}
-
-fn wide(value: u64) -> rusqlite::Result<i64> {
-    i64::try_from(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-}
-
 fn track_from_row(row: &Row<'_>) -> rusqlite::Result<Track> {
     let visibility: String = row.get(10)?;
     let status: String = row.get(12)?;
-    let blob: String = row.get(20)?;
     let format: String = row.get(21)?;
     Ok(Track {
         id: uuid_at(row, 0)?,
@@ -89,14 +79,14 @@ fn track_from_row(row: &Row<'_>) -> rusqlite::Result<Track> {
         status: TrackStatus::parse(&status).ok_or_else(|| invalid(12, "status"))?,
         failure_reason: row.get(13)?,
         facts: TrackFacts {
-            duration_ms: unsigned(row, 14)?,
+            duration_ms: optional_unsigned_at(row, 14)?,
             sample_rate: row.get(15)?,
             channels: row.get(16)?,
             bitrate: row.get(17)?,
             codec: row.get(18)?,
         },
-        size_bytes: unsigned(row, 19)?.ok_or_else(|| invalid(19, "size"))?,
-        blob: BlobKey::parse(&blob).map_err(|e| conversion(20, e))?,
+        size_bytes: unsigned_at(row, 19)?,
+        blob: blob_key_at(row, 20)?,
         format: AudioFormat::from_extension(&format).ok_or_else(|| invalid(21, "format"))?,
         popularity: row.get(22)?,
         created_at: time_at(row, 23)?,
@@ -180,22 +170,19 @@ fn version_blob_keys(conn: &Connection, column: &str, id: Uuid) -> rusqlite::Res
         "SELECT DISTINCT v.blob_key FROM track_versions v \
          JOIN tracks t ON t.id = v.track_id WHERE {column} = ?1 ORDER BY v.blob_key"
     ))?
-    .query_map([id.to_string()], |row| {
-        BlobKey::parse(&row.get::<_, String>(0)?).map_err(|e| conversion(0, e))
-    })?
+    .query_map([id.to_string()], |row| blob_key_at(row, 0))?
     .collect()
 }
 
 fn version_from_row(row: &Row<'_>) -> rusqlite::Result<TrackVersion> {
-    let blob: String = row.get(3)?;
     let format: String = row.get(4)?;
     Ok(TrackVersion {
         id: uuid_at(row, 0)?,
         track_id: uuid_at(row, 1)?,
         number: row.get(2)?,
-        blob: BlobKey::parse(&blob).map_err(|e| conversion(3, e))?,
+        blob: blob_key_at(row, 3)?,
         format: AudioFormat::from_extension(&format).ok_or_else(|| invalid(4, "format"))?,
-        size_bytes: unsigned(row, 5)?.ok_or_else(|| invalid(5, "size"))?,
+        size_bytes: unsigned_at(row, 5)?,
         created_at: time_at(row, 6)?,
     })
 }
@@ -411,7 +398,7 @@ impl TrackStore for SqliteStore {
             .query_row([id.to_string()], |row| {
                 Ok(Waveform {
                     peaks: Waveform::peaks_from_bytes(&row.get::<_, Vec<u8>>(0)?),
-                    samples_per_peak: unsigned(row, 1)?.unwrap_or_default(),
+                    samples_per_peak: optional_unsigned_at(row, 1)?.unwrap_or_default(),
                 })
             })
             .optional()

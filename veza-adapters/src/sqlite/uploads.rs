@@ -14,27 +14,19 @@ use veza_core::uploads::{
 };
 
 use super::SqliteStore;
-use super::accounts::{conversion, time_at, uuid_at};
+use super::accounts::{blob_key_at, conversion, time_at, unsigned_at, uuid_at, wide};
 use super::jobs::enqueue_in;
 use crate::time_text;
 
 const UPLOAD_COLUMNS: &str =
     "id, owner_id, length_bytes, offset_bytes, metadata, created_at, expires_at";
 
-fn wide(value: u64) -> rusqlite::Result<i64> {
-    i64::try_from(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-}
-
-fn unsigned(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
-    u64::try_from(row.get::<_, i64>(index)?).map_err(|e| conversion(index, e))
-}
-
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<Upload> {
     Ok(Upload {
         id: uuid_at(row, 0)?,
         owner_id: uuid_at(row, 1)?,
-        length: unsigned(row, 2)?,
-        offset: unsigned(row, 3)?,
+        length: unsigned_at(row, 2)?,
+        offset: unsigned_at(row, 3)?,
         metadata: UploadMetadata::from_stored(&row.get::<_, String>(4)?),
         created_at: time_at(row, 5)?,
         expires_at: time_at(row, 6)?,
@@ -53,11 +45,10 @@ fn parts(conn: &Connection, id: Uuid) -> rusqlite::Result<Vec<UploadPart>> {
          ORDER BY offset_bytes",
     )?
     .query_map([id.to_string()], |row| {
-        let key: String = row.get(1)?;
         Ok(UploadPart {
-            offset: unsigned(row, 0)?,
-            blob: BlobKey::parse(&key).map_err(|e| conversion(1, e))?,
-            size: unsigned(row, 2)?,
+            offset: unsigned_at(row, 0)?,
+            blob: blob_key_at(row, 1)?,
+            size: unsigned_at(row, 2)?,
         })
     })?
     .collect()
@@ -147,9 +138,7 @@ impl UploadStore for SqliteStore {
                 "SELECT p.blob_key FROM upload_parts p JOIN uploads u ON u.id = p.upload_id \
                  WHERE u.owner_id = ?1 ORDER BY p.blob_key",
             )?
-            .query_map([owner_id.to_string()], |row| {
-                BlobKey::parse(&row.get::<_, String>(0)?).map_err(|e| conversion(0, e))
-            })?
+            .query_map([owner_id.to_string()], |row| blob_key_at(row, 0))?
             .collect()
         })
         .await
