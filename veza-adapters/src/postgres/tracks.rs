@@ -203,10 +203,6 @@ async fn track_by_id<'e>(
         .transpose()
 }
 
-fn genre_key(genre: Option<&Genre>) -> Option<String> {
-    genre.map(|g| g.as_str().to_lowercase())
-}
-
 async fn insert(conn: &mut PgConnection, track: &NewTrack) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tracks (id, owner_id, title, title_key, description, genre, genre_key, \
@@ -221,7 +217,7 @@ async fn insert(conn: &mut PgConnection, track: &NewTrack) -> Result<(), StoreEr
     .bind(track.title.sort_key())
     .bind(track.description.as_ref().map(Description::as_str))
     .bind(track.genre.as_ref().map(Genre::as_str))
-    .bind(genre_key(track.genre.as_ref()))
+    .bind(track.genre.as_ref().map(Genre::key))
     .bind(track.tags.to_stored())
     .bind(track.bpm.map(|b| i32::from(b.get())))
     .bind(track.key.as_ref().map(MusicalKey::as_str))
@@ -391,7 +387,7 @@ impl TrackStore for PgStore {
         .bind(track.title.sort_key())
         .bind(track.description.as_ref().map(Description::as_str))
         .bind(track.genre.as_ref().map(Genre::as_str))
-        .bind(genre_key(track.genre.as_ref()))
+        .bind(track.genre.as_ref().map(Genre::key))
         .bind(track.tags.to_stored())
         .bind(track.bpm.map(|b| i32::from(b.get())))
         .bind(track.key.as_ref().map(MusicalKey::as_str))

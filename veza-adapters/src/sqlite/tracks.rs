@@ -108,10 +108,6 @@ fn track_by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Track>> {
         .optional()
 }
 
-fn genre_key(genre: Option<&Genre>) -> Option<String> {
-    genre.map(|g| g.as_str().to_lowercase())
-}
-
 fn insert(tx: &Transaction<'_>, track: &NewTrack) -> rusqlite::Result<()> {
     let created = time_text::format(track.created_at);
     tx.prepare_cached(
@@ -128,7 +124,7 @@ fn insert(tx: &Transaction<'_>, track: &NewTrack) -> rusqlite::Result<()> {
         track.title.sort_key(),
         track.description.as_ref().map(Description::as_str),
         track.genre.as_ref().map(Genre::as_str),
-        genre_key(track.genre.as_ref()),
+        track.genre.as_ref().map(Genre::key),
         track.tags.to_stored(),
         track.bpm.map(Bpm::get),
         track.key.as_ref().map(MusicalKey::as_str),
@@ -251,7 +247,7 @@ fn write_metadata(tx: &Transaction<'_>, track: &Track, now: &str) -> rusqlite::R
         track.title.sort_key(),
         track.description.as_ref().map(Description::as_str),
         track.genre.as_ref().map(Genre::as_str),
-        genre_key(track.genre.as_ref()),
+        track.genre.as_ref().map(Genre::key),
         track.tags.to_stored(),
         track.bpm.map(Bpm::get),
         track.key.as_ref().map(MusicalKey::as_str),

@@ -115,6 +115,13 @@ impl Title {
     }
 }
 
+impl Genre {
+    /// The case-folded form a genre filter matches (`genre=techno` finds `Techno`).
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
 /// Up to 20 distinct tags of at most 50 characters each, lower-cased, in the order given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tags(Vec<String>);
