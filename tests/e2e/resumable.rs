@@ -413,17 +413,7 @@ async fn an_expired_upload_is_gone_at_once_and_its_job_removes_its_parts() {
 /// tuspy (PyPI), a real tus client, in the interpreter `VEZA_TEST_TUS_PYTHON` names (CI
 /// installs it in a venv); `None` to skip, except under `CI=true`.
 fn tus_python() -> Option<String> {
-    const VAR: &str = "VEZA_TEST_TUS_PYTHON";
-    match std::env::var(VAR) {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("{VAR} must be set under CI=true")
-        }
-        _ => {
-            eprintln!("skipping the tuspy test: {VAR} is not set");
-            None
-        }
-    }
+    veza_adapters::testing::service_var("VEZA_TEST_TUS_PYTHON", "the tuspy")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -320,16 +320,7 @@ pub mod testing {
     }
 
     fn required(var: &str) -> Option<String> {
-        match std::env::var(var) {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-                panic!("{var} must be set under CI=true")
-            }
-            _ => {
-                eprintln!("skipping a clamd test: {var} is not set");
-                None
-            }
-        }
+        crate::testing::service_var(var, "a clamd")
     }
 }
 

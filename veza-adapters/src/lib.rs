@@ -15,6 +15,7 @@ pub mod spool;
 pub mod sqlite;
 pub mod stream_http;
 pub mod symphonia;
+pub mod testing;
 
 mod like;
 mod time_text;

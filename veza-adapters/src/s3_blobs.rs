@@ -110,16 +110,7 @@ pub mod testing {
     /// # Panics
     /// If the variable is unset while `CI=true`.
     pub fn test_endpoint() -> Option<String> {
-        match std::env::var(ENDPOINT_VAR) {
-            Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
-            _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-                panic!("{ENDPOINT_VAR} must be set under CI=true")
-            }
-            _ => {
-                eprintln!("skipping an S3 test: {ENDPOINT_VAR} is not set");
-                None
-            }
-        }
+        crate::testing::service_var(ENDPOINT_VAR, "an S3")
     }
 
     /// The test credentials on `bucket` at `endpoint`.

@@ -26,17 +26,9 @@ pub mod testing {
     /// # Panics
     /// If either variable is unset while `CI=true`.
     pub fn test_smtp_server() -> Option<(String, PathBuf)> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        match (var(URL_VAR), var(MAILDIR_VAR)) {
-            (Some(url), Some(maildir)) => Some((url, PathBuf::from(maildir))),
-            _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-                panic!("{URL_VAR} and {MAILDIR_VAR} must be set under CI=true")
-            }
-            _ => {
-                eprintln!("skipping an SMTP test: {URL_VAR} or {MAILDIR_VAR} is not set");
-                None
-            }
-        }
+        let url = crate::testing::service_var(URL_VAR, "an SMTP")?;
+        let maildir = crate::testing::service_var(MAILDIR_VAR, "an SMTP")?;
+        Some((url, PathBuf::from(maildir)))
     }
 
     /// Every message file in a Maildir (`new/` and `cur/`), oldest first by name.

@@ -138,16 +138,7 @@ pub mod testing {
     /// # Panics
     /// If the variable is unset while `CI=true`.
     pub fn test_server_url() -> Option<String> {
-        match std::env::var(URL_VAR) {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-                panic!("{URL_VAR} must be set under CI=true")
-            }
-            _ => {
-                eprintln!("skipping a PostgreSQL test: {URL_VAR} is not set");
-                None
-            }
-        }
+        crate::testing::service_var(URL_VAR, "a PostgreSQL")
     }
 
     /// Creates an empty database `veza_test_<uuid>` on the server and returns its URL.
