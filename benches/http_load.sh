@@ -37,7 +37,6 @@ BENCH_READY_TIMEOUT=${BENCH_READY_TIMEOUT:-30}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/veza-target}
 
 BENCH_USER=bench
-BENCH_EMAIL=bench@example.com
 BENCH_PASSWORD='correct horse battery staple'
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -50,6 +49,8 @@ done
     die "wrk needs at least as many connections as threads"
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$repo_root/benches/lib.sh"
 
 # --- cleanup ------------------------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/veza-bench.XXXXXX")
@@ -58,19 +59,7 @@ server_pid=
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     local status=$?
-    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        local waited=0
-        while kill -0 "$server_pid" 2>/dev/null && ((waited < 100)); do
-            sleep 0.1
-            waited=$((waited + 1))
-        done
-        if kill -0 "$server_pid" 2>/dev/null; then
-            printf 'http_load: server %s ignored SIGTERM for 10 s, sending SIGKILL\n' "$server_pid" >&2
-            kill -KILL "$server_pid" 2>/dev/null || true
-        fi
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    bench_stop "$server_pid" "veza serve"
     rm -rf -- "$tmp"
     exit "$status"
 }
@@ -80,17 +69,11 @@ trap 'exit 143' TERM
 
 # --- tools --------------------------------------------------------------------------------
 command -v curl >/dev/null || die "curl is required"
-if ! command -v wrk >/dev/null; then
-    log "installing wrk"
-    apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }
-fi
+bench_require wrk
 command -v wrk >/dev/null || die "wrk is not available"
 
 # --- build --------------------------------------------------------------------------------
-log "building veza-cli (release) into $CARGO_TARGET_DIR"
-(cd "$repo_root" && cargo build --release -p veza-cli)
-bin=$CARGO_TARGET_DIR/release/veza
-[[ -x $bin ]] || die "$bin was not built"
+bench_build
 
 # --- helpers ------------------------------------------------------------------------------
 # "VmRSS VmHWM" of the server, in kB.
@@ -99,7 +82,6 @@ mem_kb() {
         "/proc/$server_pid/status"
 }
 
-mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
 
 # Runs wrk with a hard time bound; output goes to $1, and is echoed to stderr.
 run_wrk() {
@@ -155,32 +137,8 @@ summarize() {
 }
 
 # --- start the server ---------------------------------------------------------------------
-mkdir "$tmp/data"
-log "starting $bin serve"
-# cwd is the temp dir so no ./veza.toml is picked up; no VEZA_* from the caller leaks in.
-(
-    cd "$tmp"
-    while read -r var; do unset "$var"; done < <(compgen -e | grep '^VEZA_' || true)
-    export VEZA_LISTEN=127.0.0.1:0 VEZA_DATA_DIR="$tmp/data"
-    exec "$bin" serve
-) >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-
-deadline=$((SECONDS + BENCH_READY_TIMEOUT))
-base=
-until base=$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9][0-9]*\)$|\1|p' "$tmp/server.out") && [[ -n $base ]]; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        tail -n 20 "$tmp/server.err" >&2 || true
-        die "veza serve exited before listening"
-    fi
-    if ((SECONDS >= deadline)); then
-        tail -n 20 "$tmp/server.err" >&2 || true
-        die "no 'listening on' line within ${BENCH_READY_TIMEOUT} s"
-    fi
-    sleep 0.05
-done
-[[ $(cat "/proc/$server_pid/comm") == veza ]] || die "pid $server_pid is not the veza process"
-log "server pid $server_pid listening on $base"
+# RUST_LOG as the caller has it.
+bench_start_veza "${RUST_LOG:-}"
 
 read -r idle_rss idle_hwm < <(mem_kb)
 
@@ -190,14 +148,8 @@ curl_json() { # METHOD PATH BODY OUTFILE -> prints the HTTP status
         -H 'Content-Type: application/json' --data "$3" "$base$2"
 }
 
-register_body=$(printf '{"email":"%s","username":"%s","password":"%s"}' \
-    "$BENCH_EMAIL" "$BENCH_USER" "$BENCH_PASSWORD")
 login_body=$(printf '{"login":"%s","password":"%s"}' "$BENCH_USER" "$BENCH_PASSWORD")
-
-status=$(curl_json POST /api/v1/auth/register "$register_body" "$tmp/register.json")
-[[ $status == 201 ]] || die "register returned $status: $(cat "$tmp/register.json")"
-token=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "$tmp/register.json")
-[[ -n $token ]] || die "no access_token in the register response"
+token=$(bench_register "$BENCH_USER" "$BENCH_PASSWORD")
 
 status=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' \
     -H "Authorization: Bearer $token" "$base/api/v1/auth/me")

@@ -68,6 +68,8 @@ done
 ((BENCH_CONNS >= BENCH_THREADS)) || die "wrk needs at least as many connections as threads"
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$repo_root/benches/lib.sh"
 
 # --- cleanup ------------------------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/veza-media-bench.XXXXXX")
@@ -75,28 +77,12 @@ server_pid=
 nginx_pid=
 sampler_pid=
 
-# Stops one process we started: TERM, up to 10 s, then KILL.
-stop() {
-    local pid=$1 name=$2 waited=0
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null && ((waited < 100)); do
-        sleep 0.1
-        waited=$((waited + 1))
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        printf 'media_load: %s (%s) ignored SIGTERM for 10 s, sending SIGKILL\n' "$name" "$pid" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     local status=$?
-    stop "$sampler_pid" "RSS sampler"
-    stop "$nginx_pid" nginx
-    stop "$server_pid" "veza serve"
+    bench_stop "$sampler_pid" "RSS sampler"
+    bench_stop "$nginx_pid" nginx
+    bench_stop "$server_pid" "veza serve"
     rm -rf -- "$tmp"
     exit "$status"
 }
@@ -107,25 +93,15 @@ trap 'exit 143' TERM
 # --- tools --------------------------------------------------------------------------------
 command -v curl >/dev/null || die "curl is required"
 command -v python3 >/dev/null || die "python3 is required (it writes the WAV)"
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get install -y "${missing[@]}" >&2 || { apt-get update >&2 && apt-get install -y "${missing[@]}" >&2; }
-fi
+bench_require wrk nginx
 command -v wrk >/dev/null || die "wrk is not available"
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 [[ -x $nginx_bin ]] || die "nginx is not available"
 
 # --- build --------------------------------------------------------------------------------
-log "building veza-cli (release) into $CARGO_TARGET_DIR"
-(cd "$repo_root" && cargo build --release -p veza-cli)
-bin=$CARGO_TARGET_DIR/release/veza
-[[ -x $bin ]] || die "$bin was not built"
+bench_build
 
 # --- helpers ------------------------------------------------------------------------------
-mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
 mbps() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1e6 }'; }
 percent() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
@@ -206,30 +182,8 @@ EOF
 [[ $(stat -c %s "$wav") == "$file_bytes" ]] || die "the WAV is not $file_bytes bytes"
 
 # --- start veza ---------------------------------------------------------------------------
-mkdir "$tmp/data"
-log "starting $bin serve"
-(
-    cd "$tmp"
-    while read -r var; do unset "$var"; done < <(compgen -e | grep '^VEZA_' || true)
-    # By default every request is logged, as nginx's are below.
-    if [[ -n $BENCH_RUST_LOG ]]; then export RUST_LOG=$BENCH_RUST_LOG; else unset RUST_LOG; fi
-    export VEZA_LISTEN=127.0.0.1:0 VEZA_DATA_DIR="$tmp/data"
-    exec "$bin" serve
-) >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-
-deadline=$((SECONDS + BENCH_READY_TIMEOUT))
-base=
-until base=$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9][0-9]*\)$|\1|p' "$tmp/server.out") && [[ -n $base ]]; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        tail -n 20 "$tmp/server.err" >&2 || true
-        die "veza serve exited before listening"
-    fi
-    ((SECONDS < deadline)) || die "no 'listening on' line within ${BENCH_READY_TIMEOUT} s"
-    sleep 0.05
-done
-[[ $(cat "/proc/$server_pid/comm") == veza ]] || die "pid $server_pid is not the veza process"
-log "veza pid $server_pid listening on $base"
+# By default every request is logged, as nginx's are below.
+bench_start_veza "$BENCH_RUST_LOG"
 
 # VmRSS in kB every 0.2 s, one line each, until the server goes.
 (
@@ -244,13 +198,7 @@ rss_peak_since() { tail -n +"$1" "$tmp/rss.log" | sort -n | tail -n 1; }
 rss_mark() { wc -l <"$tmp/rss.log"; }
 
 # --- account ------------------------------------------------------------------------------
-status=$(curl -sS --max-time 30 -o "$tmp/register.json" -w '%{http_code}' -X POST \
-    -H 'Content-Type: application/json' \
-    --data "{\"email\":\"bench@example.com\",\"username\":\"bench\",\"password\":\"$BENCH_PASSWORD\"}" \
-    "$base/api/v1/auth/register")
-[[ $status == 201 ]] || die "register returned $status: $(cat "$tmp/register.json")"
-token=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "$tmp/register.json")
-[[ -n $token ]] || die "no access_token in the register response"
+token=$(bench_register bench "$BENCH_PASSWORD")
 
 rss_before=$(rss_now)
 
