@@ -36,6 +36,22 @@ impl fmt::Display for JobStatus {
     }
 }
 
+/// The payload `{"<name>":"<value>"}` every job kind so far carries. `value` must hold no
+/// quote or backslash (ids and blob keys do not), so no escaping is involved.
+pub(crate) fn one_field_payload(name: &str, value: &str) -> String {
+    format!("{{\"{name}\":\"{value}\"}}")
+}
+
+/// The value of field `name` of a payload `one_field_payload` wrote; `None` for any other.
+pub(crate) fn payload_field<'a>(payload: &'a str, name: &str) -> Option<&'a str> {
+    payload
+        .trim()
+        .strip_prefix("{\"")?
+        .strip_prefix(name)?
+        .strip_prefix("\":\"")?
+        .strip_suffix("\"}")
+}
+
 /// A job to enqueue. `payload` is JSON text the handler of `kind` understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {

@@ -25,7 +25,6 @@ pub use model::{
     Visibility, Waveform,
 };
 pub use ports::TrackStore;
-pub(crate) use processing::field as payload_field;
 pub use processing::{NOTIFY_STREAM_JOB, StreamNotification, TrackBlobRemover, TrackProcessor};
 pub use service::{
     DELETE_BLOBS_JOB, DISCARD_UNCLAIMED_JOB, NewTrackInput, PROCESS_JOB, StreamReport,

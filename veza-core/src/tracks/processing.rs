@@ -12,7 +12,7 @@ use super::removal::remove_unless_used;
 use super::{TrackStatus, TrackStore};
 use crate::blobs::{BlobError, BlobKey, BlobStore};
 use crate::clock::{Clock, IdGenerator};
-use crate::jobs::{Job, JobHandler, NewJob};
+use crate::jobs::{Job, JobHandler, NewJob, one_field_payload, payload_field};
 use crate::media::{AudioAnalyzer, MediaSpool};
 use crate::stream::{ReadyForPackaging, StreamNotifier};
 
@@ -26,23 +26,12 @@ const NOTIFY_STREAM_ATTEMPTS: u32 = 12;
 
 /// The payload of a `track.process` job.
 pub(crate) fn process_payload(track_id: Uuid) -> String {
-    format!("{{\"track_id\":\"{track_id}\"}}")
+    one_field_payload("track_id", &track_id.to_string())
 }
 
 /// The payload of a `track.delete_blobs` job: the key itself, since the row is gone by then.
 pub(crate) fn delete_blobs_payload(key: &BlobKey) -> String {
-    format!("{{\"blob_key\":\"{}\"}}", key.as_str())
-}
-
-/// The string value of a one-field payload written by the functions above (ids and blob
-/// keys hold no quote or backslash, so no escaping is involved).
-pub(crate) fn field<'a>(payload: &'a str, name: &str) -> Option<&'a str> {
-    payload
-        .trim()
-        .strip_prefix("{\"")?
-        .strip_prefix(name)?
-        .strip_prefix("\":\"")?
-        .strip_suffix("\"}")
+    one_field_payload("blob_key", key.as_str())
 }
 
 /// Analyses a `processing` track and records `ready` with what it measured, or `failed`
@@ -82,7 +71,7 @@ impl TrackProcessor {
 #[async_trait]
 impl JobHandler for TrackProcessor {
     async fn handle(&self, job: &Job) -> Result<(), String> {
-        let id = field(&job.payload, "track_id")
+        let id = payload_field(&job.payload, "track_id")
             .and_then(|id| Uuid::try_parse(id).ok())
             .ok_or_else(|| format!("malformed payload {:?}", job.payload))?;
         let Some(track) = self.tracks.track_by_id(id).await.map_err(|e| e.to_string())? else {
@@ -139,7 +128,7 @@ pub struct StreamNotification {
 #[async_trait]
 impl JobHandler for StreamNotification {
     async fn handle(&self, job: &Job) -> Result<(), String> {
-        let id = field(&job.payload, "track_id")
+        let id = payload_field(&job.payload, "track_id")
             .and_then(|id| Uuid::try_parse(id).ok())
             .ok_or_else(|| format!("malformed payload {:?}", job.payload))?;
         let Some(track) = self.tracks.track_by_id(id).await.map_err(|e| e.to_string())? else {
@@ -171,7 +160,7 @@ pub struct TrackBlobRemover {
 #[async_trait]
 impl JobHandler for TrackBlobRemover {
     async fn handle(&self, job: &Job) -> Result<(), String> {
-        let key = field(&job.payload, "blob_key")
+        let key = payload_field(&job.payload, "blob_key")
             .and_then(|key| BlobKey::parse(key).ok())
             .ok_or_else(|| format!("malformed payload {:?}", job.payload))?;
         let in_use = || self.tracks.track_blob_in_use(&key);
@@ -186,10 +175,13 @@ mod tests {
     #[test]
     fn payloads_round_trip_and_garbage_is_refused() {
         let id = Uuid::now_v7();
-        assert_eq!(field(&process_payload(id), "track_id"), Some(id.to_string().as_str()));
+        assert_eq!(payload_field(&process_payload(id), "track_id"), Some(id.to_string().as_str()));
         let key = BlobKey::parse("tracks/ab/cd.mp3").unwrap();
-        assert_eq!(field(&delete_blobs_payload(&key), "blob_key"), Some("tracks/ab/cd.mp3"));
-        assert_eq!(field(&process_payload(id), "blob_key"), None);
-        assert_eq!(field("{}", "track_id"), None);
+        assert_eq!(
+            payload_field(&delete_blobs_payload(&key), "blob_key"),
+            Some("tracks/ab/cd.mp3")
+        );
+        assert_eq!(payload_field(&process_payload(id), "blob_key"), None);
+        assert_eq!(payload_field("{}", "track_id"), None);
     }
 }

@@ -8,12 +8,11 @@ use uuid::Uuid;
 use super::{RemoveIf, UploadPart, UploadStore};
 use crate::blobs::BlobStore;
 use crate::clock::Clock;
-use crate::jobs::{Job, JobHandler};
-use crate::tracks::payload_field;
+use crate::jobs::{Job, JobHandler, one_field_payload, payload_field};
 
 /// The payload of an `upload.expire` job.
 pub(crate) fn expire_payload(upload_id: Uuid) -> String {
-    format!("{{\"upload_id\":\"{upload_id}\"}}")
+    one_field_payload("upload_id", &upload_id.to_string())
 }
 
 /// Removes the blobs of parts whose rows are gone; a blob that cannot be removed is logged
