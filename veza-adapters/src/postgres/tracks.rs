@@ -367,15 +367,17 @@ impl TrackStore for PgStore {
         now: OffsetDateTime,
     ) -> Result<Option<Track>, StoreError> {
         let mut tx = self.pool().begin().await.map_err(pg_error)?;
-        let locked = sqlx::query("SELECT 1 FROM tracks WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(pg_error)?;
-        if locked.is_none() {
-            return Ok(None);
-        }
-        let Some(mut track) = track_by_id(&mut *tx, id).await? else { return Ok(None) };
+        // Read and locked in one statement: concurrent edits apply one after the other.
+        let locked = sqlx::query_as::<_, TrackRow>(concat!(
+            track_columns!(),
+            track_from!(),
+            "WHERE t.id = $1 FOR UPDATE OF t"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(pg_error)?;
+        let Some(mut track) = locked.map(Track::try_from).transpose()? else { return Ok(None) };
         changes.apply_to(&mut track);
         sqlx::query(
             "UPDATE tracks SET title = $2, title_key = $3, description = $4, genre = $5, \
