@@ -23,6 +23,7 @@ pub mod stream;
 pub mod tracks;
 pub mod uploads;
 pub mod users;
+mod web_address;
 
 #[cfg(feature = "testing")]
 pub mod testing;

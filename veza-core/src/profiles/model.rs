@@ -4,6 +4,7 @@ use uuid::Uuid;
 use crate::auth::FieldError;
 use crate::blobs::BlobKey;
 use crate::users::{DisplayName, Username};
+use crate::web_address;
 
 /// The largest avatar accepted, in bytes (API.md: 5 MiB).
 pub const AVATAR_MAX_BYTES: usize = 5 * 1024 * 1024;
@@ -205,18 +206,7 @@ impl Website {
         let Some(value) = optional_text("website", raw, Self::MAX, false)? else {
             return Ok(None);
         };
-        let refuse = || FieldError::new("website", "must be an http:// or https:// address");
-        if value.chars().any(char::is_whitespace) {
-            return Err(refuse());
-        }
-        let url = url::Url::parse(&value).map_err(|_| refuse())?;
-        let host_ok = url.host_str().is_some_and(|host| !host.is_empty());
-        if !matches!(url.scheme(), "http" | "https") || !host_ok {
-            return Err(refuse());
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(FieldError::new("website", "must not contain a user name or password"));
-        }
+        web_address::check("website", &value, "must be an http:// or https:// address")?;
         Ok(Some(Self(value)))
     }
 

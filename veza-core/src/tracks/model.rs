@@ -7,6 +7,7 @@ use crate::auth::FieldError;
 use crate::blobs::BlobKey;
 use crate::media::{AudioAnalysis, AudioFormat};
 use crate::users::{DisplayName, Username};
+use crate::web_address;
 
 /// `likes_count`, `plays_count` and `comments_count` of every track until likes, plays and
 /// comments exist.
@@ -362,7 +363,6 @@ impl HlsUrl {
     /// # Errors
     /// A `FieldError` on `hls_url`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let refuse = || FieldError::new("hls_url", "must be an absolute http:// or https:// URL");
         let value = raw.trim();
         if value.chars().count() > Self::MAX {
             return Err(FieldError::new(
@@ -370,16 +370,7 @@ impl HlsUrl {
                 format!("must be at most {} characters", Self::MAX),
             ));
         }
-        if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(refuse());
-        }
-        let url = url::Url::parse(value).map_err(|_| refuse())?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-            return Err(refuse());
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(FieldError::new("hls_url", "must not contain a user name or password"));
-        }
+        web_address::check("hls_url", value, "must be an absolute http:// or https:// URL")?;
         Ok(Self(value.to_owned()))
     }
 
