@@ -120,9 +120,10 @@ fn get_range(range: ByteRange) -> GetRange {
 
 /// Chunk size of local file reads. object_store's own stream reads 8 KiB per trip to the
 /// blocking pool, which held a whole-file read to a fraction of what the page cache and the
-/// socket can do; 256 KiB chunks make that trip negligible (a 500 MiB stream at 114% of
-/// nginx's speed, as 1 MiB chunks did, `benches/media_load.sh`) and bound what a reader holds
-/// to about 768 KiB: a paused player keeps its connection, and its chunks, for minutes.
+/// socket can do. 256 KiB chunks stream a 500 MiB file at 102–115% of nginx's speed
+/// (`benches/media_load.sh`; 1 MiB chunks: 124–139%) and bound what a reader holds to about
+/// 768 KiB rather than 3 MiB: a paused player keeps its connection, and its chunks, for
+/// minutes, so memory per listener is what decides.
 #[cfg(unix)]
 const FILE_CHUNK: usize = 256 * 1024;
 
